@@ -1,0 +1,185 @@
+using ActorKv.Mvcc;
+using ActorKv.Node.Configuration;
+using ActorKv.Node.Gateway;
+using ActorKv.Node.Mapping;
+using ActorKv.Protocol;
+using ActorKv.Protocol.Log;
+using ActorKv.Storage.Lmdb;
+using Akka.Actor;
+using Akka.Configuration;
+using Etcdserverpb;
+using Google.Protobuf;
+
+namespace ActorKv.Node;
+
+/// <summary>
+/// One ActorKv node: its LMDB store, its ActorSystem and the etcd KV API over them. The gRPC
+/// services are thin wrappers of these methods; tests may call them directly. Methods throw
+/// <see cref="Grpc.Core.RpcException"/> with etcd's status and text on bad input.
+/// </summary>
+public sealed class ActorKvNode : IAsyncDisposable
+{
+    /// <summary>Leases arrive with the lease service; until then no lease id is ever granted.</summary>
+    private static readonly Func<long, bool> NoLeaseIsGranted = _ => false;
+
+    private readonly LmdbMvccStore store;
+    private readonly MvccEngine engine;
+    private readonly ProposalWaiters waiters;
+    private readonly StorageUsage usage;
+    private readonly RequestValidation validation;
+    private readonly IActorRef gateway;
+
+    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway)
+    {
+        Settings = settings;
+        System = system;
+        this.store = store;
+        this.engine = engine;
+        this.waiters = waiters;
+        this.usage = usage;
+        this.gateway = gateway;
+        validation = new RequestValidation(settings.MaxTxnOps);
+        HeaderStamp = ResponseHeaderStamp.For(settings.ClusterToken, settings.NodeName);
+    }
+
+    public ActorKvSettings Settings { get; }
+
+    public ActorSystem System { get; }
+
+    public ResponseHeaderStamp HeaderStamp { get; }
+
+    /// <summary>The raft term reported in headers: a single node's log stays in its first term.</summary>
+    public ulong RaftTerm => 1;
+
+    public static async Task<ActorKvNode> StartAsync(Config config)
+    {
+        var settings = ActorKvSettings.FromConfig(config);
+        var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync));
+        try
+        {
+            var engine = new MvccEngine(NoLeaseIsGranted);
+            var waiters = new ProposalWaiters();
+            var usage = new StorageUsage();
+            var system = ActorSystem.Create("actorkv", config);
+            var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage), "node");
+            var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
+            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    public long CurrentRevision
+    {
+        get
+        {
+            using var view = store.BeginRead();
+            return view.Meta.CurrentRevision;
+        }
+    }
+
+    /// <summary>
+    /// Reads in a read-only LMDB transaction of their own, never waiting for the writer. On one
+    /// node every read is linearizable this way: a write is acknowledged only after it commits,
+    /// so any read that starts later sees it.
+    /// </summary>
+    public RangeResponse Range(RangeRequest request)
+    {
+        validation.Check(request);
+        using var view = store.BeginRead();
+        var response = Read(() => engine.Range(view, request.ToQuery()).ToProto());
+        Stamp(response.Header, view.Meta.CurrentRevision);
+        return response;
+    }
+
+    public Task<PutResponse> PutAsync(PutRequest request)
+    {
+        validation.Check(request);
+        return ProposeAsync<PutResponse>(new WriteRequest { Put = request }, consumesSpace: true, r => r.Header);
+    }
+
+    public Task<DeleteRangeResponse> DeleteRangeAsync(DeleteRangeRequest request)
+    {
+        validation.Check(request);
+        return ProposeAsync<DeleteRangeResponse>(new WriteRequest { DeleteRange = request }, consumesSpace: false, r => r.Header);
+    }
+
+    public Task<TxnResponse> TxnAsync(TxnRequest request)
+    {
+        validation.Check(request);
+        var command = request.ToCommand();
+        if (command.IsReadOnly)
+        {
+            // As etcd, a txn that cannot write is served as a read, without the log.
+            using var view = store.BeginRead();
+            var response = Read(() => engine.Txn(view, command).ToProto());
+            Stamp(response.Header, view.Meta.CurrentRevision);
+            return Task.FromResult(response);
+        }
+
+        return ProposeAsync<TxnResponse>(new WriteRequest { Txn = request }, consumesSpace: true, r => r.Header);
+    }
+
+    public Task<CompactionResponse> CompactAsync(CompactionRequest request) =>
+        ProposeAsync<CompactionResponse>(new WriteRequest { Compaction = request }, consumesSpace: false, r => r.Header);
+
+    private static T Read<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (MvccException refused)
+        {
+            throw refused.Error.ToRpc();
+        }
+    }
+
+    private async Task<TResponse> ProposeAsync<TResponse>(WriteRequest request, bool consumesSpace, Func<TResponse, ResponseHeader> header)
+        where TResponse : IMessage
+    {
+        var size = request.CalculateSize();
+        if (size > Settings.MaxRequestBytes)
+        {
+            throw EtcdErrors.RequestTooLarge;
+        }
+
+        // etcd's quota: refuse what would grow the store past its quota; deletes and compactions free space.
+        if (consumesSpace && usage.InUseBytes + size > Settings.EffectiveQuotaBytes)
+        {
+            throw EtcdErrors.NoSpace;
+        }
+
+        var completion = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        gateway.Tell(new GatewayProtocol.ProposeWrite(request, completion));
+        IMessage answer;
+        try
+        {
+            answer = await completion.Task.WaitAsync(Settings.RequestTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw EtcdErrors.Timeout;
+        }
+
+        var response = (TResponse)answer;
+        Stamp(header(response), revision: 0);
+        return response;
+    }
+
+    private void Stamp(ResponseHeader header, long revision) => HeaderStamp.Fill(header, RaftTerm, revision);
+
+    /// <summary>
+    /// Stops the actors, then the store. Every acknowledged write was committed before its
+    /// acknowledgement, so stopping loses none; writes still in flight fail as "server stopped".
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        waiters.FailAll(EtcdErrors.Stopped);
+        store.Dispose();
+    }
+}

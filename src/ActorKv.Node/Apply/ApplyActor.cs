@@ -1,0 +1,284 @@
+using ActorKv.Mvcc;
+using ActorKv.Node.Log;
+using ActorKv.Node.Mapping;
+using ActorKv.Protocol;
+using ActorKv.Protocol.Log;
+using ActorKv.Storage.Lmdb;
+using Akka.Actor;
+using Akka.Event;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Status = Grpc.Core.Status;
+
+namespace ActorKv.Node.Apply;
+
+/// <summary>
+/// Applies committed log entries to the MVCC store. Group commit: entries that arrive while a
+/// batch is being made durable wait in the mailbox and form the next batch, so one fsync serves
+/// many clients. Each batch's data and applied index go in ONE LMDB transaction, so replaying
+/// the log after a crash is idempotent. Runs on its own pinned thread: every commit blocks.
+/// Physical compaction runs here too, in bounded steps between batches.
+/// </summary>
+public sealed class ApplyActor : ReceiveActor, IWithTimers
+{
+    private readonly LmdbMvccStore store;
+    private readonly MvccEngine engine;
+    private readonly ProposalWaiters waiters;
+    private readonly StorageUsage usage;
+    private readonly int batchLimit;
+    private readonly TimeSpan batchInterval;
+    private readonly int compactionBatchKeys;
+    private readonly ILoggingAdapter log = Context.GetLogger();
+
+    private readonly List<LogProtocol.LogEntry> pending = [];
+    private bool flushScheduled;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Where the running physical compaction resumes; null when none runs.</summary>
+    private byte[]? compactionResumeKey;
+
+    /// <summary>physical=true compactions answer only when their history is gone.</summary>
+    private readonly List<(long Revision, ulong Id, CompactionResponse Response)> physicalCompactionWaiters = [];
+
+    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys)
+    {
+        this.store = store;
+        this.engine = engine;
+        this.waiters = waiters;
+        this.usage = usage;
+        this.batchLimit = batchLimit;
+        this.batchInterval = batchInterval;
+        this.compactionBatchKeys = compactionBatchKeys;
+
+        Receive<LogProtocol.CommittedEntries>(committed =>
+        {
+            pending.AddRange(committed.Entries);
+            ScheduleFlush();
+        });
+        Receive<ApplyProtocol.FlushTick>(_ => Flush());
+        Receive<ApplyProtocol.CompactionTick>(_ => StepCompaction());
+    }
+
+    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, batchLimit, batchInterval, compactionBatchKeys))
+            .WithDispatcher(dispatcher);
+
+    protected override void PreStart()
+    {
+        using var view = store.BeginRead();
+        if (view.Meta.CompactionPending)
+        {
+            // A compaction was cut short by a stop or crash: finish it.
+            StartCompaction();
+        }
+
+        PublishUsage();
+    }
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        // The new incarnation starts empty: nobody may wait for entries it will never see.
+        foreach (var entry in pending)
+        {
+            waiters.Fail(entry.Request.Id, EtcdErrors.Stopped);
+        }
+
+        base.PreRestart(reason, message);
+    }
+
+    private void ScheduleFlush()
+    {
+        if (flushScheduled)
+        {
+            return;
+        }
+
+        flushScheduled = true;
+        if (batchInterval == TimeSpan.Zero)
+        {
+            // Behind every message already queued: they all join this batch.
+            Self.Tell(ApplyProtocol.FlushTick.Instance);
+        }
+        else
+        {
+            Timers.StartSingleTimer(ApplyProtocol.FlushTick.Instance, ApplyProtocol.FlushTick.Instance, batchInterval);
+        }
+    }
+
+    private void Flush()
+    {
+        flushScheduled = false;
+        var count = Math.Min(pending.Count, batchLimit);
+        var batch = pending.GetRange(0, count);
+        pending.RemoveRange(0, count);
+        if (batch.Count > 0)
+        {
+            var outcomes = ApplyBatch(batch);
+            PublishUsage();
+            Answer(outcomes);
+        }
+
+        if (pending.Count > 0)
+        {
+            ScheduleFlush();
+        }
+    }
+
+    /// <summary>What applying one entry produced: a response, or the error to answer with.</summary>
+    private readonly record struct Outcome(ulong Id, IMessage? Response, RpcException? Error);
+
+    private List<Outcome> ApplyBatch(List<LogProtocol.LogEntry> batch)
+    {
+        try
+        {
+            List<Outcome> outcomes;
+            var compacted = false;
+            using (var view = store.BeginWrite())
+            {
+                outcomes = new List<Outcome>(batch.Count);
+                foreach (var entry in batch)
+                {
+                    outcomes.Add(ApplyEntry(view, entry.Request, ref compacted));
+                }
+
+                var last = batch[^1];
+                view.WriteMeta(view.Meta with { AppliedIndex = last.Index, AppliedTerm = last.Term });
+                view.Commit();
+            }
+
+            if (compacted)
+            {
+                StartCompaction();
+            }
+
+            return outcomes;
+        }
+        catch (Exception error) when (batch.Count > 1)
+        {
+            // Nothing of the batch was committed. Apply the entries one by one, so that only the
+            // entry that cannot be applied fails.
+            log.Warning(error, "A batch of {0} entries failed to commit; applying them one at a time", batch.Count);
+            return batch.SelectMany(entry => ApplyBatch([entry])).ToList();
+        }
+        catch (StorageFullException error)
+        {
+            log.Error(error, "Entry {0} does not fit in the store", batch[0].Index);
+            return [new Outcome(batch[0].Request.Id, null, EtcdErrors.NoSpace)];
+        }
+        catch (Exception error)
+        {
+            log.Error(error, "Entry {0} failed to apply", batch[0].Index);
+            var failure = new RpcException(new Status(StatusCode.Internal, "actorkv: failed to apply the request: " + error.Message));
+            return [new Outcome(batch[0].Request.Id, null, failure)];
+        }
+    }
+
+    /// <summary>
+    /// Applies one request into the batch's transaction. A refused request (MvccException) has
+    /// written nothing; any other exception aborts the whole transaction.
+    /// </summary>
+    private Outcome ApplyEntry(LmdbWriteView view, WriteRequest request, ref bool compacted)
+    {
+        try
+        {
+            IMessage response;
+            switch (request.RequestCase)
+            {
+                case WriteRequest.RequestOneofCase.Put:
+                    response = engine.Put(view, request.Put.ToCommand()).ToProto();
+                    break;
+                case WriteRequest.RequestOneofCase.DeleteRange:
+                    response = engine.Delete(view, request.DeleteRange.ToCommand()).ToProto();
+                    break;
+                case WriteRequest.RequestOneofCase.Txn:
+                    response = engine.Txn(view, request.Txn.ToCommand()).ToProto();
+                    break;
+                case WriteRequest.RequestOneofCase.Compaction:
+                    var result = engine.Compact(view, request.Compaction.Revision);
+                    compacted = true;
+                    var compactionResponse = new CompactionResponse { Header = new ResponseHeader { Revision = result.Revision } };
+                    if (request.Compaction.Physical)
+                    {
+                        physicalCompactionWaiters.Add((request.Compaction.Revision, request.Id, compactionResponse));
+                        return new Outcome(request.Id, null, null);
+                    }
+
+                    response = compactionResponse;
+                    break;
+                default:
+                    return new Outcome(request.Id, null, new RpcException(new Status(StatusCode.InvalidArgument, "actorkv: empty write request")));
+            }
+
+            return new Outcome(request.Id, response, null);
+        }
+        catch (MvccException refused)
+        {
+            return new Outcome(request.Id, null, refused.Error.ToRpc());
+        }
+    }
+
+    private void Answer(List<Outcome> outcomes)
+    {
+        foreach (var outcome in outcomes)
+        {
+            if (outcome.Response is not null)
+            {
+                waiters.Complete(outcome.Id, outcome.Response);
+            }
+            else if (outcome.Error is not null)
+            {
+                waiters.Fail(outcome.Id, outcome.Error);
+            }
+        }
+    }
+
+    private void StartCompaction()
+    {
+        // From the first key again: a newer target applies to keys an older run already passed.
+        var running = compactionResumeKey is not null;
+        compactionResumeKey = [];
+        if (!running)
+        {
+            Self.Tell(ApplyProtocol.CompactionTick.Instance);
+        }
+    }
+
+    private void StepCompaction()
+    {
+        if (compactionResumeKey is null)
+        {
+            return;
+        }
+
+        long physicallyCompacted;
+        using (var view = store.BeginWrite())
+        {
+            compactionResumeKey = MvccEngine.CompactStep(view, compactionResumeKey, compactionBatchKeys);
+            physicallyCompacted = view.Meta.PhysicallyCompactedRevision;
+            view.Commit();
+        }
+
+        if (compactionResumeKey is not null)
+        {
+            // Behind the client entries already queued, so that a large compaction never starves them.
+            Self.Tell(ApplyProtocol.CompactionTick.Instance);
+            return;
+        }
+
+        PublishUsage();
+        physicalCompactionWaiters.RemoveAll(waiter =>
+        {
+            if (waiter.Revision > physicallyCompacted)
+            {
+                return false;
+            }
+
+            waiters.Complete(waiter.Id, waiter.Response);
+            return true;
+        });
+    }
+
+    private void PublishUsage() => usage.Update(store.SizeBytes, store.SizeInUseBytes);
+}

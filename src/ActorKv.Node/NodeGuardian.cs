@@ -1,0 +1,46 @@
+using ActorKv.Mvcc;
+using ActorKv.Node.Apply;
+using ActorKv.Node.Configuration;
+using ActorKv.Node.Gateway;
+using ActorKv.Node.Log;
+using ActorKv.Storage.Lmdb;
+using Akka.Actor;
+
+namespace ActorKv.Node;
+
+/// <summary>
+/// The root of one node's actors (<c>/user/node</c>): apply, log and gateway. A child that fails
+/// is restarted on its own (one-for-one) and rebuilds its state from LMDB.
+/// </summary>
+public sealed class NodeGuardian : ReceiveActor
+{
+    /// <summary>Asks for the gateway actor; the answer is its <see cref="IActorRef"/>.</summary>
+    public sealed record GetGateway
+    {
+        public static readonly GetGateway Instance = new();
+    }
+
+    public const string StorageDispatcher = "actorkv.storage-dispatcher";
+
+    public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage)
+    {
+        MvccMeta meta;
+        using (var view = store.BeginRead())
+        {
+            meta = view.Meta;
+        }
+
+        var apply = Context.ActorOf(
+            ApplyActor.Props(store, engine, waiters, usage, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, StorageDispatcher),
+            "apply");
+        var log = Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
+        var gateway = Context.ActorOf(GatewayActor.Props(log, waiters), "gateway");
+        Receive<GetGateway>(_ => Sender.Tell(gateway));
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(maxNrOfRetries: 10, withinTimeRange: TimeSpan.FromMinutes(1), localOnlyDecider: _ => Directive.Restart);
+
+    public static Props Props(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage) =>
+        Akka.Actor.Props.Create(() => new NodeGuardian(settings, store, engine, waiters, usage));
+}

@@ -1,0 +1,72 @@
+using System.Net;
+using ActorKv.Gateway;
+using ActorKv.Node;
+using Akka.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+
+namespace ActorKv.Server;
+
+/// <summary>
+/// A running ActorKv node with its gRPC endpoint: what the executable runs, and what tests start
+/// in-process. Dispose to stop: the endpoint closes first, then the actors and the store.
+/// </summary>
+public sealed class ActorKvServer : IAsyncDisposable
+{
+    /// <summary>etcd's gRPC server allows unbounded concurrent streams; this is our bound per connection.</summary>
+    private const int MaxStreamsPerConnection = 4096;
+
+    private readonly WebApplication app;
+
+    private ActorKvServer(ActorKvNode node, WebApplication app, IPEndPoint endpoint)
+    {
+        Node = node;
+        this.app = app;
+        ClientEndpoint = endpoint;
+    }
+
+    public ActorKvNode Node { get; }
+
+    public IPEndPoint ClientEndpoint { get; }
+
+    /// <summary>The client URL, http://host:port, as etcd clients take it.</summary>
+    public string ClientUrl => $"http://{ClientEndpoint}";
+
+    public static async Task<ActorKvServer> StartAsync(Config config, LogLevel logLevel = LogLevel.Warning)
+    {
+        var node = await ActorKvNode.StartAsync(config);
+        try
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.SetMinimumLevel(logLevel);
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
+                kestrel.Limits.MaxRequestBodySize = node.Settings.MaxRequestBytes + node.Settings.GrpcOverheadBytes;
+                kestrel.Listen(node.Settings.ClientEndpoint, listen => listen.Protocols = HttpProtocols.Http2);
+            });
+            builder.Services.AddEtcdGateway(node);
+            var app = builder.Build();
+            app.MapEtcdGateway();
+            await app.StartAsync();
+            return new ActorKvServer(node, app, node.Settings.ClientEndpoint);
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Completes when the host is asked to stop (SIGINT, SIGTERM).</summary>
+    public Task WaitForShutdownAsync() => app.WaitForShutdownAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+        await Node.DisposeAsync();
+    }
+}

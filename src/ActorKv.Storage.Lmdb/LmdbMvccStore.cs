@@ -1,0 +1,94 @@
+using ActorKv.Mvcc;
+using LightningDB;
+
+namespace ActorKv.Storage.Lmdb;
+
+/// <summary>
+/// The MVCC state in one LMDB environment, three databases:
+/// <list type="bullet">
+/// <item><c>index</c>: user key -> sorted duplicates (revision, tombstone flag): each key's history, newest last;</item>
+/// <item><c>revisions</c>: revision -> the version stored at it (create revision, version, lease, key, value);</item>
+/// <item><c>meta</c>: current, compacted and applied positions (<see cref="MvccMeta"/>).</item>
+/// </list>
+/// Any number of threads may read at once, each in its own read-only transaction that never
+/// waits for the writer. There is one writer at a time, on one thread (LMDB's rule): the owner
+/// of the store serialises <see cref="BeginWrite"/>.
+/// </summary>
+public sealed class LmdbMvccStore : IDisposable
+{
+    /// <summary>LMDB's key size limit (Debian's liblmdb is built with 511): user keys longer than this cannot be stored.</summary>
+    public const int MaxKeyBytes = 511;
+
+    private const string IndexName = "index";
+    private const string RevisionsName = "revisions";
+    private const string MetaName = "meta";
+
+    private readonly LightningEnvironment environment;
+    private readonly LightningDatabase index;
+    private readonly LightningDatabase revisions;
+    private readonly LightningDatabase meta;
+
+    public LmdbMvccStore(LmdbStoreOptions options)
+    {
+        Options = options;
+        Directory.CreateDirectory(options.Directory);
+        environment = new LightningEnvironment(options.Directory, new EnvironmentConfiguration
+        {
+            MapSize = options.MapSizeBytes,
+            MaxDatabases = 4,
+            MaxReaders = options.MaxReaders,
+        });
+        var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
+        if (!options.Fsync)
+        {
+            flags |= EnvironmentOpenFlags.NoSync;
+        }
+
+        environment.Open(flags);
+        using var txn = environment.BeginTransaction();
+        index = txn.OpenDatabase(IndexName, new DatabaseConfiguration
+        {
+            Flags = DatabaseOpenFlags.Create | DatabaseOpenFlags.DuplicatesSort | DatabaseOpenFlags.DuplicatesFixed,
+        });
+        revisions = txn.OpenDatabase(RevisionsName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
+        meta = txn.OpenDatabase(MetaName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
+        LmdbErrors.Check(txn.Commit(), "create the MVCC databases");
+    }
+
+    public LmdbStoreOptions Options { get; }
+
+    /// <summary>Bytes of the data file LMDB has used so far (its high-water mark; freed pages are reused, not returned).</summary>
+    public long SizeBytes => (environment.Info.LastPageNumber + 1) * environment.EnvironmentStats.PageSize;
+
+    /// <summary>Bytes held by live pages of the three databases (what a compacted copy would need).</summary>
+    public long SizeInUseBytes
+    {
+        get
+        {
+            using var txn = environment.BeginTransaction(TransactionBeginFlags.ReadOnly);
+            long pages = 0;
+            foreach (var database in new[] { index, revisions, meta })
+            {
+                var stats = txn.GetStats(database);
+                pages += stats.BranchPages + stats.LeafPages + stats.OverflowPages;
+            }
+
+            return pages * environment.EnvironmentStats.PageSize;
+        }
+    }
+
+    public IMvccReadView BeginRead() =>
+        new LmdbReadView(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), index, revisions, meta);
+
+    /// <summary>Starts the single write transaction. Commit or dispose it on the thread that began it.</summary>
+    public LmdbWriteView BeginWrite() =>
+        new(environment.BeginTransaction(), index, revisions, meta);
+
+    public void Dispose()
+    {
+        index.Dispose();
+        revisions.Dispose();
+        meta.Dispose();
+        environment.Dispose();
+    }
+}

@@ -1,0 +1,64 @@
+using ActorKv.Mvcc;
+using LightningDB;
+
+namespace ActorKv.Storage.Lmdb;
+
+/// <summary>
+/// The one write transaction of an <see cref="LmdbMvccStore"/>. Many client requests share it
+/// (group commit); <see cref="Commit"/> makes all of them durable with one fsync.
+/// </summary>
+public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
+{
+    private bool metaChanged;
+    private bool committed;
+
+    internal LmdbWriteView(LightningTransaction txn, LightningDatabase index, LightningDatabase revisions, LightningDatabase metaDatabase)
+        : base(txn, index, revisions, metaDatabase)
+    {
+    }
+
+    public void WriteVersion(KeyValueEntry entry, Revision revision, bool tombstone)
+    {
+        if (entry.Key.Length is 0 or > LmdbMvccStore.MaxKeyBytes)
+        {
+            throw new ArgumentException($"a key must have 1 to {LmdbMvccStore.MaxKeyBytes} bytes, not {entry.Key.Length}", nameof(entry));
+        }
+
+        LmdbErrors.Check(Txn.Put(Revisions, VersionCodec.EncodeRevision(revision), VersionCodec.EncodeRecord(entry), PutOptions.None), "store a version");
+        LmdbErrors.Check(Txn.Put(Index, entry.Key, VersionCodec.EncodeIndexEntry(revision, tombstone), PutOptions.None), "index a version");
+    }
+
+    public void RemoveVersion(IndexEntry entry)
+    {
+        LmdbErrors.Check(Txn.Delete(Index, entry.Key, VersionCodec.EncodeIndexEntry(entry.Revision, entry.Tombstone)), "remove an index entry");
+        LmdbErrors.Check(Txn.Delete(Revisions, VersionCodec.EncodeRevision(entry.Revision)), "remove a version");
+    }
+
+    public void WriteMeta(MvccMeta meta)
+    {
+        Meta = meta;
+        metaChanged = true;
+    }
+
+    /// <summary>Makes everything written durable (fsync unless the store was opened without it).</summary>
+    public void Commit()
+    {
+        if (metaChanged)
+        {
+            LmdbErrors.Check(Txn.Put(MetaDatabase, MetaRecordKey, VersionCodec.EncodeMeta(Meta), PutOptions.None), "store the meta record");
+        }
+
+        LmdbErrors.Check(Txn.Commit(), "commit");
+        committed = true;
+    }
+
+    public override void Dispose()
+    {
+        if (!committed)
+        {
+            Txn.Abort();
+        }
+
+        base.Dispose();
+    }
+}
