@@ -28,6 +28,7 @@ public sealed class ActorKvNode : IAsyncDisposable
     private readonly StorageUsage usage;
     private readonly RequestValidation validation;
     private readonly IActorRef gateway;
+    private int disposed;
 
     private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway)
     {
@@ -178,6 +179,11 @@ public sealed class ActorKvNode : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);
         waiters.FailAll(EtcdErrors.Stopped);
         store.Dispose();

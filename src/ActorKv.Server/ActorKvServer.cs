@@ -19,6 +19,7 @@ public sealed class ActorKvServer : IAsyncDisposable
     private const int MaxStreamsPerConnection = 4096;
 
     private readonly WebApplication app;
+    private int disposed;
 
     private ActorKvServer(ActorKvNode node, WebApplication app, IPEndPoint endpoint)
     {
@@ -65,6 +66,11 @@ public sealed class ActorKvServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         await app.StopAsync();
         await app.DisposeAsync();
         await Node.DisposeAsync();

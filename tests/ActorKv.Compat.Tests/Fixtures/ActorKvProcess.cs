@@ -1,0 +1,82 @@
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Net.Client;
+
+namespace ActorKv.Compat.Tests.Fixtures;
+
+/// <summary>
+/// The actorkv executable as a child process (hocon/single.conf plus test overrides), for tests
+/// that kill it. Its data dir outlives restarts and is removed on dispose.
+/// </summary>
+public sealed class ActorKvProcess : IAsyncDisposable
+{
+    private readonly string overrides;
+    private ChildProcess? process;
+
+    private ActorKvProcess(string dataDirectory, int clientPort, string overrides)
+    {
+        DataDirectory = dataDirectory;
+        ClientPort = clientPort;
+        this.overrides = overrides;
+    }
+
+    public string DataDirectory { get; }
+
+    public int ClientPort { get; }
+
+    public string Endpoint => $"127.0.0.1:{ClientPort}";
+
+    public string Url => "http://" + Endpoint;
+
+    public int? Pid => process?.Pid;
+
+    public static async Task<ActorKvProcess> StartAsync(string overrides = "")
+    {
+        var node = new ActorKvProcess(TestEnvironment.TempDirectory("process"), TestEnvironment.FreePort(), overrides);
+        await node.StartAgainAsync();
+        return node;
+    }
+
+    /// <summary>Starts the process (again) on the same data dir and port; returns once it serves.</summary>
+    public async Task StartAgainAsync()
+    {
+        var configFile = Path.Combine(DataDirectory, "test.conf");
+        await File.WriteAllTextAsync(configFile, $$"""
+            actorkv.node {
+              data-dir = "{{Path.Combine(DataDirectory, "node")}}"
+              client-url = "127.0.0.1:{{ClientPort}}"
+            }
+            {{overrides}}
+            """);
+        var root = TestEnvironment.RepositoryRoot();
+        process = new ChildProcess("dotnet", [ServerDll(root), "--config", Path.Combine(root, "hocon", "single.conf"), "--config", configFile]);
+        using var channel = GrpcChannel.ForAddress(Url);
+        var kv = new KV.KVClient(channel);
+        var started = process;
+        await TestEnvironment.WaitUntilAsync(
+            async () => !started.HasExited && (await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("ready") })) is not null,
+            TimeSpan.FromSeconds(60),
+            "actorkv process: " + started.Output);
+    }
+
+    public void KillHard() => process?.KillHard();
+
+    public void Stop() => process?.Stop(TimeSpan.FromSeconds(20));
+
+    public string Output => process?.Output ?? "";
+
+    /// <summary>The actorkv.dll built beside this test assembly's configuration (Debug or Release).</summary>
+    private static string ServerDll(string root)
+    {
+        var configuration = AppContext.BaseDirectory.Contains("/bin/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        var dll = Path.Combine(root, "src", "ActorKv.Server", "bin", configuration, "net10.0", "actorkv.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("build src/ActorKv.Server first", dll);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        process?.Dispose();
+        TestEnvironment.DeleteDirectory(DataDirectory);
+        return ValueTask.CompletedTask;
+    }
+}
