@@ -77,6 +77,9 @@ public sealed class LmdbMvccStore : IDisposable
         }
     }
 
+    /// <summary>LMDB's count of committed write transactions: how many commits (and fsyncs) the store has made.</summary>
+    public long LastTransactionId => environment.Info.LastTransactionId;
+
     public IMvccReadView BeginRead() =>
         new LmdbReadView(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), index, revisions, meta);
 

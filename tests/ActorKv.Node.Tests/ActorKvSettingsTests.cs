@@ -1,0 +1,49 @@
+using ActorKv.Node.Configuration;
+using Akka.Configuration;
+
+namespace ActorKv.Node.Tests;
+
+public sealed class ActorKvSettingsTests
+{
+    [Fact]
+    public void The_reference_configuration_gives_etcds_defaults()
+    {
+        var settings = ActorKvSettings.FromConfig(ActorKvSettings.Reference);
+        Assert.Equal(1536 * 1024, settings.MaxRequestBytes);
+        Assert.Equal(128, settings.MaxTxnOps);
+        Assert.Equal(2L << 30, settings.QuotaBackendBytes);
+        Assert.True(settings.Fsync);
+        Assert.Equal("127.0.0.1:2379", settings.ClientEndpoint.ToString());
+    }
+
+    [Fact]
+    public void Later_files_override_earlier_ones()
+    {
+        var directory = Directory.CreateTempSubdirectory("actorkv-settings-");
+        try
+        {
+            var first = Path.Combine(directory.FullName, "first.conf");
+            var second = Path.Combine(directory.FullName, "second.conf");
+            File.WriteAllText(first, "actorkv.node { name = first, client-url = \"127.0.0.1:3000\" }");
+            File.WriteAllText(second, "actorkv.node.client-url = \"127.0.0.1:4000\"");
+            var settings = ActorKvSettings.FromConfig(ActorKvSettings.LoadFiles([first, second]));
+            Assert.Equal(("first", 4000), (settings.NodeName, settings.ClientEndpoint.Port));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("actorkv.node.client-url = \"localhost\"", "actorkv.node.client-url")]
+    [InlineData("actorkv.limits.max-txn-ops = 0", "actorkv.limits.max-txn-ops")]
+    [InlineData("actorkv.storage.quota-backend-bytes = 16GiB", "actorkv.storage.quota-backend-bytes")]
+    [InlineData("actorkv.storage.batch-limit = -1", "actorkv.storage.batch-limit")]
+    public void A_bad_value_fails_fast_naming_its_key(string hocon, string key)
+    {
+        var config = ConfigurationFactory.ParseString(hocon).WithFallback(ActorKvSettings.Reference);
+        var error = Assert.Throws<ConfigurationException>(() => ActorKvSettings.FromConfig(config));
+        Assert.Contains(key, error.Message);
+    }
+}
