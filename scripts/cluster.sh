@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Starts and stops local ActorKv nodes in the background, from the HOCON files in hocon/.
+#
+#   scripts/cluster.sh up [--nodes N] [--data-dir DIR] [--base-port P]
+#       Builds actorkv (Release) if needed, starts the nodes, waits until they serve, prints
+#       ENDPOINTS=host:port,...  Node i (1-based) serves clients on P + 10*(i-1); default P 2379.
+#   scripts/cluster.sh down [--data-dir DIR]      stops every node of DIR (SIGTERM, then kill -9)
+#   scripts/cluster.sh status [--data-dir DIR]    one line per node: name, PID, endpoint, alive
+#   scripts/cluster.sh kill NODE [--data-dir DIR]     kill -9 one node (NODE: n1, n2, ...)
+#   scripts/cluster.sh restart NODE [--data-dir DIR]  start it again on its data
+#
+# A node's files live in DIR/NAME: node.conf (its overrides), data/ (LMDB), actorkv.log, pid.
+# Only one node is supported until Raft replication lands: --nodes N>1 is refused.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+command="${1:-}"
+shift || true
+nodes=1
+data_dir="$root/.data/cluster"
+base_port=2379
+node_name=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes="$2"; shift 2 ;;
+    --data-dir) data_dir="$2"; shift 2 ;;
+    --base-port) base_port="$2"; shift 2 ;;
+    n[0-9]*) node_name="$1"; shift ;;
+    *) echo "cluster.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$data_dir"
+data_dir="$(cd "$data_dir" && pwd)"
+server_dll="$root/src/ActorKv.Server/bin/Release/net10.0/actorkv.dll"
+ready_timeout_seconds=60
+stop_timeout_seconds=20
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
+
+build() {
+  bash "$root/scripts/install-prereqs.sh"
+  if [ ! -f "$server_dll" ] || [ -n "$(find "$root/src" -name '*.cs' -newer "$server_dll" -print -quit)" ]; then
+    echo "cluster.sh: building actorkv (Release)"
+    dotnet build "$root/src/ActorKv.Server/ActorKv.Server.csproj" -c Release -v quiet -nologo >/dev/null
+  fi
+}
+
+client_port_of() { echo $(( base_port + 10 * (${1#n} - 1) )); }
+
+start_node() {
+  local name="$1" dir="$data_dir/$1"
+  mkdir -p "$dir/data"
+  [ -f "$dir/node.conf" ] || cat > "$dir/node.conf" <<CONF
+actorkv.node {
+  name = "$name"
+  data-dir = "$dir/data"
+  client-url = "127.0.0.1:$(client_port_of "$name")"
+}
+CONF
+  local port
+  port="$(sed -n 's/.*client-url = "127.0.0.1:\([0-9]*\)".*/\1/p' "$dir/node.conf")"
+  alive "$dir" && die "$name is already running (PID $(cat "$dir/pid"))"
+  port_open "$port" && die "port $port is in use by another process; choose another --base-port"
+  nohup dotnet "$server_dll" --config "$root/hocon/single.conf" --config "$dir/node.conf" >>"$dir/actorkv.log" 2>&1 &
+  echo $! > "$dir/pid"
+  local waited=0
+  until port_open "$port"; do
+    alive "$dir" || die "$name exited during startup; see $dir/actorkv.log"
+    [ "$waited" -lt $(( ready_timeout_seconds * 10 )) ] || die "$name did not serve on $port within ${ready_timeout_seconds}s"
+    sleep 0.1
+    waited=$(( waited + 1 ))
+  done
+  echo "127.0.0.1:$port"
+}
+
+stop_node() {
+  local dir="$1"
+  alive "$dir" || { rm -f "$dir/pid"; return 0; }
+  local pid waited=0
+  pid="$(cat "$dir/pid")"
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $(( stop_timeout_seconds * 10 )) ]; do
+    sleep 0.1
+    waited=$(( waited + 1 ))
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  rm -f "$dir/pid"
+}
+
+node_dirs() { find "$data_dir" -mindepth 1 -maxdepth 1 -type d -name 'n[0-9]*' | sort; }
+
+case "$command" in
+  up)
+    [ "$nodes" -eq 1 ] || die "--nodes $nodes: replication (Raft) is not implemented yet; only --nodes 1 runs"
+    build
+    endpoints=()
+    for i in $(seq 1 "$nodes"); do
+      endpoints+=("$(start_node "n$i")")
+    done
+    echo "ENDPOINTS=$(IFS=,; echo "${endpoints[*]}")"
+    ;;
+  down)
+    for dir in $(node_dirs); do stop_node "$dir"; done
+    ;;
+  status)
+    for dir in $(node_dirs); do
+      name="$(basename "$dir")"
+      endpoint="$(sed -n 's/.*client-url = "\(.*\)".*/\1/p' "$dir/node.conf")"
+      if alive "$dir"; then echo "$name pid=$(cat "$dir/pid") endpoint=$endpoint alive=yes"; else echo "$name pid=- endpoint=$endpoint alive=no"; fi
+    done
+    ;;
+  kill)
+    [ -n "$node_name" ] || die "kill needs a node name (n1, n2, ...)"
+    dir="$data_dir/$node_name"
+    alive "$dir" || die "$node_name is not running"
+    kill -KILL "$(cat "$dir/pid")"
+    rm -f "$dir/pid"
+    ;;
+  restart)
+    [ -n "$node_name" ] || die "restart needs a node name (n1, n2, ...)"
+    [ -f "$data_dir/$node_name/node.conf" ] || die "$node_name has never run in $data_dir"
+    build
+    stop_node "$data_dir/$node_name"
+    start_node "$node_name" >/dev/null
+    ;;
+  *)
+    sed -n '2,15p' "$0"
+    exit 2
+    ;;
+esac
