@@ -1,0 +1,164 @@
+namespace ActorKv.Bench;
+
+/// <summary>Command-line options, shaped after etcd's benchmark tool.</summary>
+public sealed class BenchOptions
+{
+    public required string Workload { get; init; }
+    public IReadOnlyList<string> Endpoints { get; init; } = ["127.0.0.1:2379"];
+    public int Connections { get; init; } = 1;
+    public int Clients { get; init; } = 1;
+    public long Total { get; init; } = 10_000;
+    public TimeSpan? Duration { get; init; }
+    public int Rate { get; init; }
+    public bool Json { get; init; }
+    public int KeySize { get; init; } = 8;
+    public int ValueSize { get; init; } = 8;
+    /// <summary>0: every put writes a new key. Otherwise keys are drawn from this many.</summary>
+    public long KeySpaceSize { get; init; }
+    public bool SequentialKeys { get; init; }
+    /// <summary>Range: "l" linearizable or "s" serializable.</summary>
+    public string Consistency { get; init; } = "l";
+    public bool Prefix { get; init; }
+    public long Limit { get; init; }
+    public string Directory { get; init; } = Path.GetTempPath();
+
+    public const string Usage = """
+        usage: actorkv-bench [options] <workload>
+        workloads:
+          put      puts of --val-size bytes; keys distinct unless --key-space-size is set
+          range    reads of one key (or a prefix with --prefix), --consistency l|s
+          fsync    the disk's fsync latency: 4 KiB writes + fsync in --dir (no server)
+        options:
+          --endpoints host:port[,host:port]   etcd v3 endpoints (default 127.0.0.1:2379)
+          --conns N            gRPC connections (default 1)
+          --clients N          concurrent clients, one request outstanding each (default 1)
+          --total N            requests in all (default 10000)
+          --duration 10s       run for a time instead of --total
+          --rate N             requests per second in all, 0 = as fast as possible
+          --key-size N --val-size N --key-space-size N --sequential-keys
+          --consistency l|s --prefix --limit N
+          --dir DIR            where fsync writes (default the temp dir)
+          --json               one JSON object instead of the table
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        string? workload = null;
+        var values = new Dictionary<string, string>();
+        var flags = new HashSet<string>();
+        string[] flagNames = ["--json", "--sequential-keys", "--prefix"];
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (flagNames.Contains(arg))
+            {
+                flags.Add(arg);
+            }
+            else if (arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                var equals = arg.IndexOf('=');
+                if (equals > 0)
+                {
+                    values[arg[..equals]] = arg[(equals + 1)..];
+                }
+                else if (i + 1 < args.Length)
+                {
+                    values[arg] = args[++i];
+                }
+                else
+                {
+                    throw new BenchUsageException($"{arg} needs a value");
+                }
+            }
+            else if (workload is null)
+            {
+                workload = arg;
+            }
+            else
+            {
+                throw new BenchUsageException($"unexpected argument '{arg}'");
+            }
+        }
+
+        string[] known = ["--endpoints", "--conns", "--clients", "--total", "--duration", "--rate", "--key-size", "--val-size", "--key-space-size", "--consistency", "--limit", "--dir"];
+        foreach (var name in values.Keys.Where(name => !known.Contains(name)))
+        {
+            throw new BenchUsageException($"unknown option {name}");
+        }
+
+        var options = new BenchOptions
+        {
+            Workload = workload ?? throw new BenchUsageException("no workload given"),
+            Endpoints = values.TryGetValue("--endpoints", out var endpoints) ? endpoints.Split(',', StringSplitOptions.RemoveEmptyEntries) : ["127.0.0.1:2379"],
+            Connections = Int(values, "--conns", 1),
+            Clients = Int(values, "--clients", 1),
+            Total = Long(values, "--total", 10_000),
+            Duration = values.TryGetValue("--duration", out var duration) ? ParseDuration(duration) : null,
+            Rate = Int(values, "--rate", 0),
+            Json = flags.Contains("--json"),
+            KeySize = Int(values, "--key-size", 8),
+            ValueSize = Int(values, "--val-size", 8),
+            KeySpaceSize = Long(values, "--key-space-size", 0),
+            SequentialKeys = flags.Contains("--sequential-keys"),
+            Consistency = values.GetValueOrDefault("--consistency", "l"),
+            Prefix = flags.Contains("--prefix"),
+            Limit = Long(values, "--limit", 0),
+            Directory = values.GetValueOrDefault("--dir", Path.GetTempPath()),
+        };
+        options.Validate();
+        return options;
+    }
+
+    private void Validate()
+    {
+        if (Workload is not ("put" or "range" or "fsync"))
+        {
+            throw new BenchUsageException($"unknown workload '{Workload}' (put, range, fsync)");
+        }
+
+        if (Clients < 1 || Connections < 1)
+        {
+            throw new BenchUsageException("--clients and --conns must be at least 1");
+        }
+
+        if (Total < 1 && Duration is null)
+        {
+            throw new BenchUsageException("--total must be at least 1");
+        }
+
+        if (KeySize < 1 || ValueSize < 0 || Rate < 0 || KeySpaceSize < 0 || Limit < 0)
+        {
+            throw new BenchUsageException("--key-size must be positive; --val-size, --rate, --key-space-size and --limit must not be negative");
+        }
+
+        if (Consistency is not ("l" or "s"))
+        {
+            throw new BenchUsageException("--consistency is l or s");
+        }
+    }
+
+    private static int Int(Dictionary<string, string> values, string name, int fallback) =>
+        values.TryGetValue(name, out var text) ? int.TryParse(text, out var value) ? value : throw new BenchUsageException($"{name} takes a number, not '{text}'") : fallback;
+
+    private static long Long(Dictionary<string, string> values, string name, long fallback) =>
+        values.TryGetValue(name, out var text) ? long.TryParse(text, out var value) ? value : throw new BenchUsageException($"{name} takes a number, not '{text}'") : fallback;
+
+    private static TimeSpan ParseDuration(string text)
+    {
+        var unit = text.TrimStart("0123456789.".ToCharArray());
+        if (!double.TryParse(text[..^unit.Length], System.Globalization.CultureInfo.InvariantCulture, out var amount) || amount <= 0)
+        {
+            throw new BenchUsageException($"--duration takes a time such as 30s or 2m, not '{text}'");
+        }
+
+        return unit switch
+        {
+            "ms" => TimeSpan.FromMilliseconds(amount),
+            "s" or "" => TimeSpan.FromSeconds(amount),
+            "m" => TimeSpan.FromMinutes(amount),
+            _ => throw new BenchUsageException($"--duration unit '{unit}' is not ms, s or m"),
+        };
+    }
+}
+
+public sealed class BenchUsageException(string message) : Exception(message);

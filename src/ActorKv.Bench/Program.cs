@@ -1,0 +1,74 @@
+using System.Text.Json;
+using ActorKv.Bench;
+using Etcdserverpb;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (BenchUsageException error)
+{
+    Console.Error.WriteLine($"actorkv-bench: {error.Message}");
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+
+BenchReport report;
+if (options.Workload == "fsync")
+{
+    report = FsyncProbe.Run(options);
+}
+else
+{
+    var channels = Workloads.Connect(options);
+    try
+    {
+        var clients = channels.Select(channel => new KV.KVClient(channel)).ToList();
+        await Workloads.CheckReachable(options, clients);
+        report = await LoadRunner.RunAsync(options, Workloads.Create(options, clients));
+    }
+    catch (BenchUsageException error)
+    {
+        Console.Error.WriteLine($"actorkv-bench: {error.Message}");
+        return 1;
+    }
+    finally
+    {
+        foreach (var channel in channels)
+        {
+            channel.Dispose();
+        }
+    }
+}
+
+if (options.Json)
+{
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        workload = report.Workload,
+        endpoints = options.Endpoints,
+        clients = report.Clients,
+        conns = options.Connections,
+        succeeded = report.Succeeded,
+        errors = report.Errors,
+        seconds = report.Elapsed.TotalSeconds,
+        requestsPerSecond = report.RequestsPerSecond,
+        p50Ms = report.Percentile(50),
+        p90Ms = report.Percentile(90),
+        p99Ms = report.Percentile(99),
+        p999Ms = report.Percentile(99.9),
+        maxMs = report.MaxMilliseconds,
+    }));
+}
+else
+{
+    Console.WriteLine($"{report.Workload}: {report.Succeeded} ok in {report.Elapsed.TotalSeconds:F2} s = {report.RequestsPerSecond:F0} req/s with {report.Clients} clients");
+    Console.WriteLine($"latency ms: p50 {report.Percentile(50):F3}  p90 {report.Percentile(90):F3}  p99 {report.Percentile(99):F3}  p99.9 {report.Percentile(99.9):F3}  max {report.MaxMilliseconds:F3}");
+    foreach (var (error, count) in report.Errors)
+    {
+        Console.WriteLine($"error x{count}: {error}");
+    }
+}
+
+return report.Errors.Count == 0 ? 0 : 1;
