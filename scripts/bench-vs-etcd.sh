@@ -31,8 +31,13 @@ etcd_port=32379
 actorkv_port=33379
 etcd_pid=""
 cleanup() {
-  [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
-  bash "$root/scripts/cluster.sh" down --data-dir "$work/actorkv" || true
+  # Never stop half way: a failed step here must not leave a server running.
+  set +e
+  if [ -n "$etcd_pid" ]; then
+    kill "$etcd_pid" 2>/dev/null
+    wait "$etcd_pid" 2>/dev/null
+  fi
+  bash "$root/scripts/cluster.sh" down --data-dir "$work/actorkv"
   rm -rf "$work"
 }
 trap cleanup EXIT
