@@ -23,14 +23,14 @@ public sealed partial class MvccEngine
 
         if (!isWrite)
         {
-            var readOnly = ExecuteReadOnly(view, command, path, 0, out _);
+            var readOnly = Execute(view, context: null, command, path, 0, out _);
             return readOnly with { Revision = view.Meta.CurrentRevision };
         }
 
         var writeView = view as IMvccWriteView
             ?? throw new ArgumentException("a transaction that writes needs a write view", nameof(view));
         var context = new WriteContext(writeView);
-        var result = Execute(context, command, path, 0, out _);
+        var result = Execute(writeView, context, command, path, 0, out _);
         context.End();
         events?.AddRange(context.Changes);
         return result with { Revision = context.ReadRevision };
@@ -104,7 +104,11 @@ public sealed partial class MvccEngine
         }
     }
 
-    private static TxnResult Execute(WriteContext context, TxnCommand command, List<bool> path, int position, out int next)
+    /// <summary>
+    /// Runs the chosen branch of each txn along the path. <paramref name="context"/> is null for
+    /// a read-only txn: ranges then read the view at its current revision.
+    /// </summary>
+    private static TxnResult Execute(IMvccReadView view, WriteContext? context, TxnCommand command, List<bool> path, int position, out int next)
     {
         next = position + 1;
         var succeeded = path[position];
@@ -114,16 +118,16 @@ public sealed partial class MvccEngine
             switch (op)
             {
                 case TxnOperation.Range range:
-                    responses.Add(new TxnOperationResult.Range(RangeAt(context.View, range.Query, context.ReadRevision)));
+                    responses.Add(new TxnOperationResult.Range(RangeAt(view, range.Query, context?.ReadRevision ?? view.Meta.CurrentRevision)));
                     break;
                 case TxnOperation.Put put:
-                    responses.Add(new TxnOperationResult.Put(Put(context, put.Command)));
+                    responses.Add(new TxnOperationResult.Put(Put(Writing(context, op), put.Command)));
                     break;
                 case TxnOperation.Delete delete:
-                    responses.Add(new TxnOperationResult.Delete(Delete(context, delete.Command)));
+                    responses.Add(new TxnOperationResult.Delete(Delete(Writing(context, op), delete.Command)));
                     break;
                 case TxnOperation.Nested nested:
-                    responses.Add(new TxnOperationResult.Nested(Execute(context, nested.Txn, path, next, out next)));
+                    responses.Add(new TxnOperationResult.Nested(Execute(view, context, nested.Txn, path, next, out next)));
                     break;
             }
         }
@@ -131,28 +135,8 @@ public sealed partial class MvccEngine
         return new TxnResult(succeeded, responses, Revision: 0);
     }
 
-    private static TxnResult ExecuteReadOnly(IMvccReadView view, TxnCommand command, List<bool> path, int position, out int next)
-    {
-        next = position + 1;
-        var succeeded = path[position];
-        var responses = new List<TxnOperationResult>();
-        foreach (var op in succeeded ? command.Success : command.Failure)
-        {
-            switch (op)
-            {
-                case TxnOperation.Range range:
-                    responses.Add(new TxnOperationResult.Range(RangeAt(view, range.Query, view.Meta.CurrentRevision)));
-                    break;
-                case TxnOperation.Nested nested:
-                    responses.Add(new TxnOperationResult.Nested(ExecuteReadOnly(view, nested.Txn, path, next, out next)));
-                    break;
-                default:
-                    throw new InvalidOperationException("a read-only transaction holds a write: " + op);
-            }
-        }
-
-        return new TxnResult(succeeded, responses, Revision: 0);
-    }
+    private static WriteContext Writing(WriteContext? context, TxnOperation op) =>
+        context ?? throw new InvalidOperationException("a read-only transaction holds a write: " + op);
 
     /// <summary>etcd's <c>applyCompare</c>: a VALUE guard on a missing key always fails.</summary>
     private static bool Holds(IMvccReadView view, CompareCondition condition)
