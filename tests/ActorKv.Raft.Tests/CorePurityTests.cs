@@ -1,12 +1,23 @@
-namespace ActorKv.Mvcc.Tests;
+using System.Reflection;
 
-/// <summary>The MVCC core stays pure: no actor system, network, storage engine or clock of its own.</summary>
+namespace ActorKv.Raft.Tests;
+
+/// <summary>
+/// The deterministic cores stay pure, so that seeded simulations and property tests can drive
+/// them: no actor system, network, storage engine, clock, threads or randomness of their own.
+/// </summary>
 public sealed class CorePurityTests
 {
-    [Fact]
-    public void Mvcc_references_only_the_base_library()
+    public static TheoryData<string> Cores => new() { "ActorKv.Raft", "ActorKv.Mvcc" };
+
+    private static Assembly Load(string name) =>
+        name == "ActorKv.Raft" ? typeof(RaftCore).Assembly : typeof(Mvcc.MvccEngine).Assembly;
+
+    [Theory]
+    [MemberData(nameof(Cores))]
+    public void A_core_references_only_the_base_library(string core)
     {
-        var references = typeof(MvccEngine).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        var references = Load(core).GetReferencedAssemblies().Select(a => a.Name!).ToList();
         Assert.DoesNotContain(references, name =>
             name.StartsWith("Akka", StringComparison.Ordinal)
             || name.StartsWith("Grpc", StringComparison.Ordinal)
@@ -15,11 +26,12 @@ public sealed class CorePurityTests
             || name.StartsWith("ActorKv", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void Mvcc_reads_no_clock_and_starts_no_threads()
+    [Theory]
+    [MemberData(nameof(Cores))]
+    public void A_core_reads_no_clock_and_starts_no_threads(string core)
     {
-        var sourceDirectory = Path.Combine(RepositoryRoot(), "src", "ActorKv.Mvcc");
-        string[] forbidden = ["DateTime.", "Stopwatch", "Environment.TickCount", "Task.Run", "new Thread", "ThreadPool.", "Random"];
+        var sourceDirectory = Path.Combine(RepositoryRoot(), "src", core);
+        string[] forbidden = ["DateTime", "Stopwatch", "Environment.TickCount", "Task.Run", "new Thread", "ThreadPool.", "new Random(", "Random.Shared", "File.", "Directory."];
         foreach (var file in Directory.EnumerateFiles(sourceDirectory, "*.cs", SearchOption.AllDirectories).Where(f => !f.Contains("/obj/")))
         {
             var text = File.ReadAllText(file);
