@@ -73,7 +73,13 @@ public sealed partial class RaftCore
                 }
 
                 progress.Remove(change.NodeId);
-                if (Role == RaftRole.Leader)
+                if (Role == RaftRole.Leader && change.NodeId == Id)
+                {
+                    // A leader that is no longer a member must not go on leading: its heartbeats
+                    // would keep the members from electing one of their own.
+                    BecomeFollower(Term, None);
+                }
+                else if (Role == RaftRole.Leader)
                 {
                     if (leadTransferee == change.NodeId)
                     {

@@ -239,4 +239,18 @@ public sealed class RaftPaperTests
         Assert.True(network[3].Committed >= applied);
         Assert.Contains(network.Sent, m => m.Type == MessageType.Snapshot && m.To == 3);
     }
+
+    [Fact]
+    public void A_leader_that_removes_itself_steps_down_and_the_members_elect_another()
+    {
+        var network = new TestNetwork(voters: 3, checkQuorum: true, preVote: true);
+        network.Campaign(1);
+        network[1].ProposeConfChange(new ConfChange(ConfChangeType.RemoveNode, 1));
+        network.Settle();
+
+        Assert.NotEqual(RaftRole.Leader, network[1].Role);
+        network.TickAll(30);
+        Assert.Contains(new ulong[] { 2, 3 }, id => network[id].Role == RaftRole.Leader);
+        Assert.Equal([2UL, 3UL], network[2].ConfState.Voters);
+    }
 }

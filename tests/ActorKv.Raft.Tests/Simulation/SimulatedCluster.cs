@@ -11,7 +11,8 @@ public sealed record FaultProfile(
     double CrashBeforePersistRate = 0.002,
     double RestartRate = 0.02,
     double PartitionRate = 0.004,
-    double HealRate = 0.006);
+    double HealRate = 0.006,
+    double MembershipChangeRate = 0.004);
 
 /// <summary>Thrown when an invariant breaks; the message carries the seed and a trace.</summary>
 public sealed class InvariantViolation(string message) : Exception(message);
@@ -42,13 +43,14 @@ public sealed class SimulatedCluster
     private readonly Dictionary<ulong, ulong> highestCommit = [];
     private readonly Dictionary<string, ulong> readLowerBound = [];
 
-    public SimulatedCluster(int seed, int voters, FaultProfile faults)
+    /// <param name="spares">Nodes that run from the start but join only through membership changes.</param>
+    public SimulatedCluster(int seed, int voters, FaultProfile faults, int spares = 0)
     {
         this.seed = seed;
         this.faults = faults;
         random = new Random(seed);
         var initial = new ConfState(Enumerable.Range(1, voters).Select(i => (ulong)i).ToList(), []);
-        foreach (var id in initial.Voters)
+        foreach (var id in Enumerable.Range(1, voters + spares).Select(i => (ulong)i))
         {
             nodes[id] = new SimulatedNode(id, new MemoryStorage(), (nodeId, storage) => new RaftConfig
             {
@@ -70,6 +72,8 @@ public sealed class SimulatedCluster
     public long Step { get; private set; }
 
     public IReadOnlyDictionary<ulong, SimulatedNode> Nodes => nodes;
+
+    public int AppliedMembershipChanges => appliedAt.Values.Count(a => a.Entry.Type == EntryType.ConfChange);
 
     public int CommittedProposals => appliedAt.Values.Count(a => a.Entry.Data.Length > 0 && a.Entry.Type == EntryType.Normal);
 
@@ -103,6 +107,11 @@ public sealed class SimulatedCluster
         if (random.NextDouble() < 0.02)
         {
             ReadIndexSomewhere();
+        }
+
+        if (random.NextDouble() < faults.MembershipChangeRate)
+        {
+            ChangeMembership();
         }
 
         if (random.NextDouble() < faults.CrashRate)
@@ -172,7 +181,7 @@ public sealed class SimulatedCluster
                 }
             }
 
-            if (markerIndex is { } index && nodes.Values.All(n => n.AppliedIndex >= index))
+            if (markerIndex is { } index && Members().All(n => n.AppliedIndex >= index))
             {
                 CheckLogMatching();
                 return;
@@ -412,6 +421,56 @@ public sealed class SimulatedCluster
                 }
             }
         }
+    }
+
+    /// <summary>The members as the node that applied the most entries knows them; removed nodes are not waited for.</summary>
+    private IEnumerable<SimulatedNode> Members()
+    {
+        var mostApplied = nodes.Values.Where(n => n.Up).MaxBy(n => n.AppliedIndex)!;
+        var confState = mostApplied.Core!.ConfState;
+        return confState.Voters.Concat(confState.Learners).Select(id => nodes[id]);
+    }
+
+    private readonly HashSet<ulong> removedNodes = [];
+
+    /// <summary>On the leader: add a spare as learner, promote a learner, or remove a voter (never below 3, never re-adding a removed id).</summary>
+    private void ChangeMembership()
+    {
+        var leader = nodes.Values.FirstOrDefault(n => n.Up && n.Core!.Role == RaftRole.Leader);
+        if (leader is null)
+        {
+            return;
+        }
+
+        var confState = leader.Core!.ConfState;
+        var spares = nodes.Keys.Where(id => !confState.Voters.Contains(id) && !confState.Learners.Contains(id) && !removedNodes.Contains(id)).ToList();
+        ConfChange? change = random.Next(3) switch
+        {
+            0 when spares.Count > 0 => new ConfChange(ConfChangeType.AddLearnerNode, spares[random.Next(spares.Count)]),
+            1 when confState.Learners.Count > 0 => new ConfChange(ConfChangeType.AddNode, confState.Learners[random.Next(confState.Learners.Count)]),
+            2 when confState.Voters.Count > 3 => new ConfChange(ConfChangeType.RemoveNode, confState.Voters[random.Next(confState.Voters.Count)]),
+            _ => null,
+        };
+        if (change is null)
+        {
+            return;
+        }
+
+        try
+        {
+            leader.Core.ProposeConfChange(change);
+            if (change.Type == ConfChangeType.RemoveNode)
+            {
+                removedNodes.Add(change.NodeId);
+            }
+
+            Trace($"{leader.Id} proposes {change.Type} {change.NodeId}");
+        }
+        catch (ProposalDroppedException)
+        {
+        }
+
+        HandleReady(leader, faults.CrashBeforePersistRate);
     }
 
     private SimulatedNode? RandomNode(Func<SimulatedNode, bool> which)
