@@ -8,7 +8,7 @@ namespace ActorKv.Gateway;
 public sealed class KvService(ActorKvNode node) : KV.KVBase
 {
     public override Task<RangeResponse> Range(RangeRequest request, ServerCallContext context) =>
-        Task.FromResult(node.Range(request));
+        node.RangeAsync(request);
 
     public override Task<PutResponse> Put(PutRequest request, ServerCallContext context) => node.PutAsync(request);
 

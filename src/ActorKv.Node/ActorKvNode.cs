@@ -2,6 +2,7 @@ using ActorKv.Mvcc;
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Mapping;
+using ActorKv.Node.Raft;
 using ActorKv.Protocol;
 using ActorKv.Protocol.Log;
 using ActorKv.Storage.Lmdb;
@@ -28,10 +29,14 @@ public sealed class ActorKvNode : IAsyncDisposable
     private readonly StorageUsage usage;
     private readonly RequestValidation validation;
     private readonly IActorRef gateway;
+    private readonly IActorRef log;
+    private readonly RaftStatus raftStatus;
     private int disposed;
 
-    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway)
+    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, RaftStatus raftStatus)
     {
+        this.log = log;
+        this.raftStatus = raftStatus;
         Settings = settings;
         System = system;
         this.store = store;
@@ -40,7 +45,9 @@ public sealed class ActorKvNode : IAsyncDisposable
         this.usage = usage;
         this.gateway = gateway;
         validation = new RequestValidation(settings.MaxTxnOps);
-        HeaderStamp = ResponseHeaderStamp.For(settings.ClusterToken, settings.NodeName);
+        HeaderStamp = settings.Cluster.Replicated
+            ? new ResponseHeaderStamp(ResponseHeaderStamp.For(settings.ClusterToken, settings.NodeName).ClusterId, settings.Cluster.NodeId)
+            : ResponseHeaderStamp.For(settings.ClusterToken, settings.NodeName);
     }
 
     public ActorKvSettings Settings { get; }
@@ -50,7 +57,10 @@ public sealed class ActorKvNode : IAsyncDisposable
     public ResponseHeaderStamp HeaderStamp { get; }
 
     /// <summary>The raft term reported in headers: a single node's log stays in its first term.</summary>
-    public ulong RaftTerm => 1;
+    public ulong RaftTerm => Settings.Cluster.Replicated ? raftStatus.Term : 1;
+
+    /// <summary>What Raft last knew on this node (term, leader, commit, applied).</summary>
+    public RaftStatus Raft => raftStatus;
 
     public static async Task<ActorKvNode> StartAsync(Config config)
     {
@@ -59,17 +69,51 @@ public sealed class ActorKvNode : IAsyncDisposable
         try
         {
             var engine = new MvccEngine(NoLeaseIsGranted);
-            var waiters = new ProposalWaiters();
+            var waiters = new ProposalWaiters(settings.Cluster.NodeId);
             var usage = new StorageUsage();
-            var system = ActorSystem.Create("actorkv", config);
-            var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage), "node");
+            var raftStatus = new RaftStatus();
+            var system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config) : config);
+            var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
-            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway);
+            var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
+            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, raftStatus);
         }
         catch
         {
             store.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Akka.Remote on this member's peer address, and the Raft WAL in the data dir.</summary>
+    private static Config ReplicationConfig(ActorKvSettings settings) =>
+        ConfigurationFactory.ParseString($$"""
+            akka.actor.provider = remote
+            akka.remote.dot-netty.tcp {
+              hostname = "{{settings.Cluster.Self.Peer.Address}}"
+              port = {{settings.Cluster.Self.Peer.Port}}
+            }
+            akka.persistence.journal.lmdb.directory = "{{settings.WalDirectory}}"
+            akka.persistence.journal.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}
+            akka.persistence.snapshot-store.lmdb.directory = "{{settings.WalSnapshotDirectory}}"
+            akka.persistence.snapshot-store.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}
+            """).WithFallback(ActorKv.Storage.Lmdb.Persistence.LmdbPersistenceConfig.Reference);
+
+    /// <summary>
+    /// Waits until this node has applied everything committed when the read was asked, as the
+    /// leader confirms it through Raft's read index; a local read then is linearizable.
+    /// </summary>
+    private async Task AwaitReadIndexAsync()
+    {
+        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Tell(new RaftProtocol.ReadIndex(completion));
+        try
+        {
+            await completion.Task.WaitAsync(Settings.RequestTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw EtcdErrors.Timeout;
         }
     }
 
@@ -87,9 +131,14 @@ public sealed class ActorKvNode : IAsyncDisposable
     /// node every read is linearizable this way: a write is acknowledged only after it commits,
     /// so any read that starts later sees it.
     /// </summary>
-    public RangeResponse Range(RangeRequest request)
+    public async Task<RangeResponse> RangeAsync(RangeRequest request)
     {
         validation.Check(request);
+        if (Settings.Cluster.Replicated && !request.Serializable)
+        {
+            await AwaitReadIndexAsync();
+        }
+
         using var view = store.BeginRead();
         var response = Read(() => engine.Range(view, request.ToQuery()).ToProto());
         Stamp(response.Header, view.Meta.CurrentRevision);
@@ -108,21 +157,35 @@ public sealed class ActorKvNode : IAsyncDisposable
         return ProposeAsync<DeleteRangeResponse>(new WriteRequest { DeleteRange = request }, consumesSpace: false, r => r.Header);
     }
 
-    public Task<TxnResponse> TxnAsync(TxnRequest request)
+    public async Task<TxnResponse> TxnAsync(TxnRequest request)
     {
         validation.Check(request);
         var command = request.ToCommand();
-        if (command.IsReadOnly)
+        if (!command.IsReadOnly)
         {
-            // As etcd, a txn that cannot write is served as a read, without the log.
-            using var view = store.BeginRead();
-            var response = Read(() => engine.Txn(view, command).ToProto());
-            Stamp(response.Header, view.Meta.CurrentRevision);
-            return Task.FromResult(response);
+            return await ProposeAsync<TxnResponse>(new WriteRequest { Txn = request }, consumesSpace: true, r => r.Header);
         }
 
-        return ProposeAsync<TxnResponse>(new WriteRequest { Txn = request }, consumesSpace: true, r => r.Header);
+        // As etcd, a txn that cannot write is served as a read, without the log; it is
+        // linearizable unless every range in it asks for a serializable read.
+        if (Settings.Cluster.Replicated && !AllRangesSerializable(request))
+        {
+            await AwaitReadIndexAsync();
+        }
+
+        using var view = store.BeginRead();
+        var response = Read(() => engine.Txn(view, command).ToProto());
+        Stamp(response.Header, view.Meta.CurrentRevision);
+        return response;
     }
+
+    private static bool AllRangesSerializable(TxnRequest request) =>
+        request.Success.Concat(request.Failure).All(op => op.RequestCase switch
+        {
+            RequestOp.RequestOneofCase.RequestRange => op.RequestRange.Serializable,
+            RequestOp.RequestOneofCase.RequestTxn => AllRangesSerializable(op.RequestTxn),
+            _ => true,
+        });
 
     public Task<CompactionResponse> CompactAsync(CompactionRequest request) =>
         ProposeAsync<CompactionResponse>(new WriteRequest { Compaction = request }, consumesSpace: false, r => r.Header);

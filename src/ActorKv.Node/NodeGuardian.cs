@@ -3,6 +3,7 @@ using ActorKv.Node.Apply;
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Log;
+using ActorKv.Node.Raft;
 using ActorKv.Storage.Lmdb;
 using Akka.Actor;
 
@@ -22,7 +23,13 @@ public sealed class NodeGuardian : ReceiveActor
 
     public const string StorageDispatcher = "actorkv.storage-dispatcher";
 
-    public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage)
+    /// <summary>Asks for the Raft actor (or the single-node log); the answer is its <see cref="IActorRef"/>.</summary>
+    public sealed record GetLog
+    {
+        public static readonly GetLog Instance = new();
+    }
+
+    public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus)
     {
         MvccMeta meta;
         using (var view = store.BeginRead())
@@ -33,14 +40,17 @@ public sealed class NodeGuardian : ReceiveActor
         var apply = Context.ActorOf(
             ApplyActor.Props(store, engine, waiters, usage, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, StorageDispatcher),
             "apply");
-        var log = Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
+        var log = settings.Cluster.Replicated
+            ? Context.ActorOf(RaftActor.Props(settings.Cluster, apply, waiters, raftStatus, meta.AppliedIndex), "raft")
+            : Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
         var gateway = Context.ActorOf(GatewayActor.Props(log, waiters), "gateway");
         Receive<GetGateway>(_ => Sender.Tell(gateway));
+        Receive<GetLog>(_ => Sender.Tell(log));
     }
 
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: 10, withinTimeRange: TimeSpan.FromMinutes(1), localOnlyDecider: _ => Directive.Restart);
 
-    public static Props Props(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage) =>
-        Akka.Actor.Props.Create(() => new NodeGuardian(settings, store, engine, waiters, usage));
+    public static Props Props(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus) =>
+        Akka.Actor.Props.Create(() => new NodeGuardian(settings, store, engine, waiters, usage, raftStatus));
 }

@@ -7,9 +7,14 @@ namespace ActorKv.Node;
 /// Client writes waiting for their log entry to be applied, by proposal id (etcd's <c>wait.Wait</c>).
 /// The gateway registers, the apply side completes; both run on different threads.
 /// </summary>
-public sealed class ProposalWaiters
+public sealed class ProposalWaiters(ulong memberId)
 {
+    /// <summary>Ids carry the member id in their top 16 bits: every node applies every entry, and must answer only its own.</summary>
+    private const int CounterBits = 48;
+    private const ulong CounterMask = (1UL << CounterBits) - 1;
+
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<IMessage>> waiting = new();
+    private readonly ulong idPrefix = memberId << CounterBits;
     // Seeded from the clock so that ids of a restarted node do not repeat those of its last run.
     private long lastId = DateTime.UtcNow.Ticks;
 
@@ -17,7 +22,7 @@ public sealed class ProposalWaiters
 
     public ulong Register(TaskCompletionSource<IMessage> completion)
     {
-        var id = (ulong)Interlocked.Increment(ref lastId);
+        var id = idPrefix | ((ulong)Interlocked.Increment(ref lastId) & CounterMask);
         waiting[id] = completion;
         return id;
     }

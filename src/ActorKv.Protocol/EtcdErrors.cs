@@ -20,6 +20,7 @@ public static class EtcdErrors
     public static RpcException LeaseNotFound => Error(StatusCode.NotFound, "etcdserver: requested lease not found");
     public static RpcException RequestTooLarge => Error(StatusCode.InvalidArgument, "etcdserver: request is too large");
     public static RpcException Stopped => Error(StatusCode.Unavailable, "etcdserver: server stopped");
+    public static RpcException NoLeader => Error(StatusCode.Unavailable, "etcdserver: no leader");
     public static RpcException Timeout => Error(StatusCode.Unavailable, "etcdserver: request timed out");
 
     /// <summary>

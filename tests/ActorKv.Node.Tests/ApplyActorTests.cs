@@ -14,7 +14,7 @@ public sealed class ApplyActorTests : TestKit, IDisposable
 {
     private readonly string directory = Path.Combine(Path.GetTempPath(), "actorkv-apply-" + Guid.NewGuid().ToString("N"));
     private readonly LmdbMvccStore store;
-    private readonly ProposalWaiters waiters = new();
+    private readonly ProposalWaiters waiters = new(memberId: 0);
 
     public ApplyActorTests()
         : base("akka.loglevel = WARNING")
@@ -43,7 +43,7 @@ public sealed class ApplyActorTests : TestKit, IDisposable
         {
             var completion = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
             var message = Put(index, $"key/{index:D3}");
-            message.Entries[0].Request.Id = waiters.Register(completion);
+            message.Entries[0].Request!.Id = waiters.Register(completion);
             completions.Add(completion.Task);
             apply.Tell(message);
         }
@@ -66,7 +66,7 @@ public sealed class ApplyActorTests : TestKit, IDisposable
         var good = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var refused = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var first = Put(1, "a");
-        first.Entries[0].Request.Id = waiters.Register(good);
+        first.Entries[0].Request!.Id = waiters.Register(good);
         var second = new LogProtocol.CommittedEntries([new LogProtocol.LogEntry(2, 1, new WriteRequest
         {
             Id = waiters.Register(refused),

@@ -1,6 +1,7 @@
 using ActorKv.Mvcc;
 using ActorKv.Node.Log;
 using ActorKv.Node.Mapping;
+using ActorKv.Node.Raft;
 using ActorKv.Protocol;
 using ActorKv.Protocol.Log;
 using ActorKv.Storage.Lmdb;
@@ -29,7 +30,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
     private readonly int batchLimit;
     private readonly TimeSpan batchInterval;
     private readonly int compactionBatchKeys;
-    private readonly ILoggingAdapter log = Context.GetLogger();
+    private readonly ILoggingAdapter logger = Context.GetLogger();
+    private IActorRef log = ActorRefs.Nobody;
 
     private readonly List<LogProtocol.LogEntry> pending = [];
     private bool flushScheduled;
@@ -54,6 +56,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
 
         Receive<LogProtocol.CommittedEntries>(committed =>
         {
+            // The log (Raft or the single-node log) wants to know how far apply has got.
+            log = Sender;
             pending.AddRange(committed.Entries);
             ScheduleFlush();
         });
@@ -80,9 +84,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
     protected override void PreRestart(Exception reason, object message)
     {
         // The new incarnation starts empty: nobody may wait for entries it will never see.
-        foreach (var entry in pending)
+        foreach (var entry in pending.Where(e => e.Request is not null))
         {
-            waiters.Fail(entry.Request.Id, EtcdErrors.Stopped);
+            waiters.Fail(entry.Request!.Id, EtcdErrors.Stopped);
         }
 
         base.PreRestart(reason, message);
@@ -118,6 +122,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
             var outcomes = ApplyBatch(batch);
             PublishUsage();
             Answer(outcomes);
+            log.Tell(new RaftProtocol.Applied(batch[^1].Index));
         }
 
         if (pending.Count > 0)
@@ -140,11 +145,20 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
                 outcomes = new List<Outcome>(batch.Count);
                 foreach (var entry in batch)
                 {
-                    outcomes.Add(ApplyEntry(view, entry.Request, ref compacted));
+                    // Entries at or below the applied index are already in the store (a replay
+                    // after a restart): applying them again would change it twice.
+                    if (entry.Index > view.Meta.AppliedIndex && entry.Request is { } request)
+                    {
+                        outcomes.Add(ApplyEntry(view, request, ref compacted));
+                    }
                 }
 
                 var last = batch[^1];
-                view.WriteMeta(view.Meta with { AppliedIndex = last.Index, AppliedTerm = last.Term });
+                if (last.Index > view.Meta.AppliedIndex)
+                {
+                    view.WriteMeta(view.Meta with { AppliedIndex = last.Index, AppliedTerm = last.Term });
+                }
+
                 view.Commit();
             }
 
@@ -159,19 +173,19 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
         {
             // Nothing of the batch was committed. Apply the entries one by one, so that only the
             // entry that cannot be applied fails.
-            log.Warning(error, "A batch of {0} entries failed to commit; applying them one at a time", batch.Count);
+            logger.Warning(error, "A batch of {0} entries failed to commit; applying them one at a time", batch.Count);
             return batch.SelectMany(entry => ApplyBatch([entry])).ToList();
         }
         catch (StorageFullException error)
         {
-            log.Error(error, "Entry {0} does not fit in the store", batch[0].Index);
-            return [new Outcome(batch[0].Request.Id, null, EtcdErrors.NoSpace)];
+            logger.Error(error, "Entry {0} does not fit in the store", batch[0].Index);
+            return batch[0].Request is { } full ? [new Outcome(full.Id, null, EtcdErrors.NoSpace)] : [];
         }
         catch (Exception error)
         {
-            log.Error(error, "Entry {0} failed to apply", batch[0].Index);
+            logger.Error(error, "Entry {0} failed to apply", batch[0].Index);
             var failure = new RpcException(new Status(StatusCode.Internal, "actorkv: failed to apply the request: " + error.Message));
-            return [new Outcome(batch[0].Request.Id, null, failure)];
+            return batch[0].Request is { } failed ? [new Outcome(failed.Id, null, failure)] : [];
         }
     }
 

@@ -19,7 +19,8 @@ public sealed record ActorKvSettings(
     TimeSpan BatchInterval,
     int BatchLimit,
     int MaxReaders,
-    int CompactionBatchKeys)
+    int CompactionBatchKeys,
+    ClusterSettings Cluster)
 {
     private const string ReferenceResource = "ActorKv.Node.actorkv.conf";
 
@@ -28,6 +29,12 @@ public sealed record ActorKvSettings(
 
     /// <summary>Directory of the MVCC LMDB environment inside the data dir.</summary>
     public string MvccDirectory => Path.Combine(DataDirectory, "mvcc");
+
+    /// <summary>Directory of the Raft WAL (the LMDB journal) inside the data dir.</summary>
+    public string WalDirectory => Path.Combine(DataDirectory, "wal");
+
+    /// <summary>Directory of the Raft WAL's snapshots inside the data dir.</summary>
+    public string WalSnapshotDirectory => Path.Combine(DataDirectory, "wal-snapshots");
 
     /// <summary>Overrides from the given files (later files win) over the reference configuration.</summary>
     public static Config LoadFiles(IEnumerable<string> paths)
@@ -65,7 +72,8 @@ public sealed record ActorKvSettings(
             BatchInterval: root.GetTimeSpan("storage.batch-interval"),
             BatchLimit: root.GetInt("storage.batch-limit"),
             MaxReaders: root.GetInt("storage.max-readers"),
-            CompactionBatchKeys: root.GetInt("storage.compaction-batch-keys"));
+            CompactionBatchKeys: root.GetInt("storage.compaction-batch-keys"),
+            Cluster: ClusterSettings.FromConfig(root.GetConfig("cluster")));
         settings.Validate();
         return settings;
     }

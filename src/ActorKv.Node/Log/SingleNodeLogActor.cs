@@ -19,6 +19,8 @@ public sealed class SingleNodeLogActor : ReceiveActor
             lastIndex++;
             apply.Tell(new LogProtocol.CommittedEntries([new LogProtocol.LogEntry(lastIndex, term, propose.Request)]));
         });
+        // Apply's progress matters to Raft (read index); this log commits on ordering and needs none.
+        Receive<Raft.RaftProtocol.Applied>(_ => { });
     }
 
     public static Props Props(IActorRef apply, ulong appliedIndex, ulong term) =>

@@ -1,0 +1,72 @@
+using System.Net;
+using Akka.Configuration;
+
+namespace ActorKv.Node.Configuration;
+
+/// <summary>One member of the initial cluster, as every node's configuration lists it.</summary>
+public sealed record MemberSettings(ulong Id, string Name, IPEndPoint Peer, IPEndPoint Client);
+
+/// <summary>The actorkv.cluster section: who this node is in Raft, who the others are, Raft's timing and bounds.</summary>
+public sealed record ClusterSettings(
+    ulong NodeId,
+    IReadOnlyList<MemberSettings> InitialMembers,
+    TimeSpan TickInterval,
+    int ElectionTicks,
+    int HeartbeatTicks,
+    long MaxAppendBytes,
+    int MaxInflightAppends,
+    bool PreVote,
+    bool CheckQuorum)
+{
+    /// <summary>True when the node runs Raft (a node id is set), even as a cluster of one.</summary>
+    public bool Replicated => NodeId != 0;
+
+    public MemberSettings Self => InitialMembers.Single(m => m.Id == NodeId);
+
+    public static ClusterSettings FromConfig(Config cluster)
+    {
+        var members = cluster.GetValue("initial-members")?.GetArray()
+            .Select(value => value.GetObject())
+            .Select(member => new MemberSettings(
+                ulong.Parse(member.GetKey("id").GetString()),
+                member.GetKey("name").GetString(),
+                ActorKvSettings.ParseEndpoint(member.GetKey("peer").GetString(), "actorkv.cluster.initial-members.peer"),
+                ActorKvSettings.ParseEndpoint(member.GetKey("client").GetString(), "actorkv.cluster.initial-members.client")))
+            .ToList() ?? [];
+        var settings = new ClusterSettings(
+            NodeId: (ulong)cluster.GetLong("node-id"),
+            InitialMembers: members,
+            TickInterval: cluster.GetTimeSpan("tick-interval"),
+            ElectionTicks: cluster.GetInt("election-ticks"),
+            HeartbeatTicks: cluster.GetInt("heartbeat-ticks"),
+            MaxAppendBytes: cluster.GetByteSize("max-append-bytes") ?? throw new ConfigurationException("actorkv.cluster.max-append-bytes must be a size"),
+            MaxInflightAppends: cluster.GetInt("max-inflight-appends"),
+            PreVote: cluster.GetBoolean("pre-vote"),
+            CheckQuorum: cluster.GetBoolean("check-quorum"));
+        settings.Validate();
+        return settings;
+    }
+
+    private void Validate()
+    {
+        if (!Replicated)
+        {
+            return;
+        }
+
+        if (InitialMembers.All(m => m.Id != NodeId))
+        {
+            throw new ConfigurationException($"actorkv.cluster.node-id {NodeId} is not among actorkv.cluster.initial-members");
+        }
+
+        if (InitialMembers.Any(m => m.Id == 0) || InitialMembers.Select(m => m.Id).Distinct().Count() != InitialMembers.Count)
+        {
+            throw new ConfigurationException("actorkv.cluster.initial-members: ids must be distinct and not 0");
+        }
+
+        if (HeartbeatTicks <= 0 || ElectionTicks <= HeartbeatTicks || TickInterval <= TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorkv.cluster: need tick-interval > 0 and 0 < heartbeat-ticks < election-ticks");
+        }
+    }
+}

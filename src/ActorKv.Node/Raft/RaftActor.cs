@@ -1,0 +1,287 @@
+using ActorKv.Node.Configuration;
+using ActorKv.Node.Log;
+using ActorKv.Protocol;
+using ActorKv.Protocol.Log;
+using ActorKv.Protocol.Raft;
+using ActorKv.Raft;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Google.Protobuf;
+
+namespace ActorKv.Node.Raft;
+
+/// <summary>
+/// Owns this node's <see cref="RaftCore"/> and drives it: ticks from the scheduler, messages from
+/// peers, proposals from the gateway. For every Ready it persists hard state and entries as ONE
+/// event in the Raft WAL (the LMDB journal: one write transaction) and only then sends the
+/// Ready's messages and hands its committed entries to the apply actor, as Raft requires.
+/// Recovery replays the WAL into the in-memory log, as etcd replays its WAL.
+/// </summary>
+public sealed class RaftActor : ReceivePersistentActor, IWithTimers
+{
+    private readonly ClusterSettings cluster;
+    private readonly IActorRef apply;
+    private readonly ProposalWaiters waiters;
+    private readonly RaftStatus status;
+    private readonly ulong mvccAppliedIndex;
+    private readonly MemoryStorage storage = new();
+    private readonly Dictionary<ulong, IActorRef> peers = [];
+    private readonly ILoggingAdapter log = Context.GetLogger();
+
+    /// <summary>Read-index requests by context, then by the index they must wait for.</summary>
+    private readonly Dictionary<string, TaskCompletionSource> readsAwaitingIndex = [];
+    private readonly List<(ulong Index, TaskCompletionSource Completion)> readsAwaitingApply = [];
+    private long readSequence;
+
+    private RaftCore? core;
+    private ulong appliedIndex;
+
+    public RaftActor(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex)
+    {
+        this.cluster = cluster;
+        this.apply = apply;
+        this.waiters = waiters;
+        this.status = status;
+        this.mvccAppliedIndex = mvccAppliedIndex;
+        appliedIndex = mvccAppliedIndex;
+        JournalPluginId = "akka.persistence.journal.lmdb";
+        SnapshotPluginId = "akka.persistence.snapshot-store.lmdb";
+
+        Recover<SnapshotOffer>(offer => RestoreLog((RaftLogSnapshot)offer.Snapshot));
+        Recover<RaftReadyPersisted>(Store);
+        Recover<RecoveryCompleted>(_ => Start());
+
+        Command<RaftProtocol.Tick>(_ =>
+        {
+            Core.Tick();
+            ProcessReady();
+        });
+        Command<RaftMessage>(message =>
+        {
+            Step(message.FromWire());
+            ProcessReady();
+        });
+        Command<LogProtocol.Propose>(propose =>
+        {
+            try
+            {
+                Core.Propose(propose.Request.ToByteArray());
+            }
+            catch (ProposalDroppedException)
+            {
+                waiters.Fail(propose.Request.Id, EtcdErrors.NoLeader);
+            }
+
+            ProcessReady();
+        });
+        Command<RaftProtocol.ReadIndex>(read =>
+        {
+            var context = $"{cluster.NodeId}-{++readSequence}";
+            readsAwaitingIndex[context] = read.Completion;
+            try
+            {
+                Core.ReadIndex(System.Text.Encoding.UTF8.GetBytes(context));
+            }
+            catch (ProposalDroppedException)
+            {
+                readsAwaitingIndex.Remove(context);
+                read.Completion.TrySetException(EtcdErrors.NoLeader);
+            }
+
+            ProcessReady();
+        });
+        Command<RaftProtocol.Applied>(applied =>
+        {
+            appliedIndex = Math.Max(appliedIndex, applied.Index);
+            status.PublishApplied(appliedIndex);
+            ReleaseReads();
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public override string PersistenceId => $"raft-{cluster.NodeId}";
+
+    private RaftCore Core => core ?? throw new InvalidOperationException("the Raft core is not started before recovery completes");
+
+    public static Props Props(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, apply, waiters, status, mvccAppliedIndex));
+
+    public static string PathOn(MemberSettings member) =>
+        $"akka.tcp://actorkv@{member.Peer.Address}:{member.Peer.Port}/user/node/raft";
+
+    private void RestoreLog(RaftLogSnapshot snapshot)
+    {
+        if (snapshot.Snapshot is { } raftSnapshot)
+        {
+            storage.ApplySnapshot(raftSnapshot.FromWire());
+        }
+
+        storage.Append(snapshot.Entries.Select(RaftWire.FromWire).ToList());
+        storage.SetHardState(snapshot.HardState.FromWire());
+    }
+
+    /// <summary>Mirrors a persisted Ready in the in-memory log; replayed the same way on recovery.</summary>
+    private void Store(RaftReadyPersisted persisted)
+    {
+        if (persisted.Snapshot is { } snapshot)
+        {
+            storage.ApplySnapshot(snapshot.FromWire());
+        }
+
+        // Entries that conflict replace the log from their index on, as etcd's WAL replay does.
+        storage.Append(persisted.Entries.Select(RaftWire.FromWire).ToList());
+        if (persisted.HardState is { } hardState)
+        {
+            storage.SetHardState(hardState.FromWire());
+        }
+    }
+
+    private void Start()
+    {
+        var hardState = storage.HardState;
+        core = new RaftCore(new RaftConfig
+        {
+            Id = cluster.NodeId,
+            Storage = storage,
+            Random = new Random(),
+            InitialConfState = new ActorKv.Raft.ConfState(cluster.InitialMembers.Select(m => m.Id).ToList(), []),
+            ElectionTicks = cluster.ElectionTicks,
+            HeartbeatTicks = cluster.HeartbeatTicks,
+            MaxAppendBytes = cluster.MaxAppendBytes,
+            MaxInflightAppends = cluster.MaxInflightAppends,
+            PreVote = cluster.PreVote,
+            CheckQuorum = cluster.CheckQuorum,
+            // The MVCC store holds everything applied so far (its applied index commits with its data).
+            Applied = Math.Min(mvccAppliedIndex, hardState.Commit),
+        });
+        foreach (var member in cluster.InitialMembers.Where(m => m.Id != cluster.NodeId))
+        {
+            peers[member.Id] = Context.ActorOf(PeerSender.Props(PathOn(member)), $"peer-{member.Id}");
+        }
+
+        log.Info("Raft node {0} starts at term {1}, commit {2}, last index {3}, applied {4}", cluster.NodeId, Core.Term, Core.Committed, Core.LastIndex, Core.Applied);
+        Timers.StartPeriodicTimer(RaftProtocol.Tick.Instance, RaftProtocol.Tick.Instance, cluster.TickInterval);
+        ProcessReady();
+    }
+
+    private void Step(ActorKv.Raft.Message message)
+    {
+        try
+        {
+            Core.Step(message);
+        }
+        catch (ProposalDroppedException)
+        {
+            // A proposal or read forwarded by a peer that found no leader here: its client retries.
+        }
+    }
+
+    /// <summary>
+    /// Persist, then send, apply and advance. While the WAL write is in flight Akka stashes every
+    /// other command, so Readys are handled strictly one after another; proposals that arrive
+    /// meanwhile join the next Ready (group commit of the WAL).
+    /// </summary>
+    private void ProcessReady()
+    {
+        if (!Core.HasReady)
+        {
+            return;
+        }
+
+        var ready = Core.GetReady();
+        if (!ready.MustPersist)
+        {
+            AfterPersisted(ready);
+            return;
+        }
+
+        var persisted = new RaftReadyPersisted
+        {
+            HardState = ready.HardState?.ToWire(),
+            Snapshot = ready.Snapshot?.ToWire(),
+        };
+        persisted.Entries.AddRange(ready.Entries.Select(RaftWire.ToWire));
+        Persist(persisted, stored =>
+        {
+            Store(stored);
+            AfterPersisted(ready);
+        });
+    }
+
+    private void AfterPersisted(Ready ready)
+    {
+        foreach (var message in ready.Messages)
+        {
+            if (peers.TryGetValue(message.To, out var peer))
+            {
+                peer.Tell(message.ToWire());
+            }
+        }
+
+        if (ready.CommittedEntries.Count > 0)
+        {
+            var entries = new List<LogProtocol.LogEntry>(ready.CommittedEntries.Count);
+            foreach (var entry in ready.CommittedEntries)
+            {
+                WriteRequest? request = null;
+                if (entry.Type == EntryType.ConfChange)
+                {
+                    Core.ApplyConfChange(ConfChange.Decode(entry.Data));
+                }
+                else if (entry.Data.Length > 0)
+                {
+                    request = WriteRequest.Parser.ParseFrom(entry.Data);
+                }
+
+                entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, request));
+            }
+
+            apply.Tell(new LogProtocol.CommittedEntries(entries));
+        }
+
+        foreach (var read in ready.ReadStates)
+        {
+            var context = System.Text.Encoding.UTF8.GetString(read.RequestContext);
+            if (readsAwaitingIndex.Remove(context, out var completion))
+            {
+                readsAwaitingApply.Add((read.Index, completion));
+            }
+        }
+
+        ReleaseReads();
+        Core.Advance(ready);
+        status.Publish(Core.Term, Core.Lead, Core.Committed);
+        if (ready.SoftState is { } soft)
+        {
+            log.Info("Raft node {0} is {1} in term {2}, leader {3}", cluster.NodeId, soft.Role, Core.Term, soft.Lead);
+            if (soft.Lead == RaftCore.None)
+            {
+                // Reads waiting for an index from a leader that is gone would wait forever.
+                foreach (var completion in readsAwaitingIndex.Values)
+                {
+                    completion.TrySetException(EtcdErrors.NoLeader);
+                }
+
+                readsAwaitingIndex.Clear();
+            }
+        }
+
+        ProcessReady();
+    }
+
+    private void ReleaseReads()
+    {
+        readsAwaitingApply.RemoveAll(read =>
+        {
+            if (read.Index > appliedIndex)
+            {
+                return false;
+            }
+
+            read.Completion.TrySetResult();
+            return true;
+        });
+    }
+}

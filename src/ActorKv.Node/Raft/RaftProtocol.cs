@@ -1,0 +1,19 @@
+namespace ActorKv.Node.Raft;
+
+public static class RaftProtocol
+{
+    /// <summary>The Raft clock: one per actorkv.cluster.tick-interval.</summary>
+    public sealed record Tick
+    {
+        public static readonly Tick Instance = new();
+    }
+
+    /// <summary>
+    /// A linearizable read asks for a read index; <paramref name="Completion"/> completes once
+    /// this node has applied up to it (then a local read sees every write acknowledged before).
+    /// </summary>
+    public sealed record ReadIndex(TaskCompletionSource Completion);
+
+    /// <summary>The apply side has applied the log up to <paramref name="Index"/>.</summary>
+    public sealed record Applied(ulong Index);
+}

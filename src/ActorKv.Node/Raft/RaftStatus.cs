@@ -1,0 +1,30 @@
+namespace ActorKv.Node.Raft;
+
+/// <summary>
+/// What the Raft actor last knew, published for the gateway (response headers, Status) without
+/// asking the actor. Written by one actor, read by any thread.
+/// </summary>
+public sealed class RaftStatus
+{
+    private long term;
+    private long lead;
+    private long committed;
+    private long applied;
+
+    public ulong Term => (ulong)Interlocked.Read(ref term);
+
+    public ulong Lead => (ulong)Interlocked.Read(ref lead);
+
+    public ulong Committed => (ulong)Interlocked.Read(ref committed);
+
+    public ulong Applied => (ulong)Interlocked.Read(ref applied);
+
+    public void Publish(ulong newTerm, ulong newLead, ulong newCommitted)
+    {
+        Interlocked.Exchange(ref term, (long)newTerm);
+        Interlocked.Exchange(ref lead, (long)newLead);
+        Interlocked.Exchange(ref committed, (long)newCommitted);
+    }
+
+    public void PublishApplied(ulong index) => Interlocked.Exchange(ref applied, (long)index);
+}
