@@ -3,14 +3,15 @@
 #
 #   scripts/cluster.sh up [--nodes N] [--data-dir DIR] [--base-port P]
 #       Builds actorkv (Release) if needed, starts the nodes, waits until they serve, prints
-#       ENDPOINTS=host:port,...  Node i (1-based) serves clients on P + 10*(i-1); default P 2379.
+#       ENDPOINTS=host:port,...  Node i (1-based) serves clients on P + 10*(i-1) and talks Raft
+#       (Akka.Remote) on P + 1 + 10*(i-1); default P 2379. One node runs without Raft
+#       (hocon/single.conf); more form a Raft cluster (hocon/node1.conf ... with the ports above).
 #   scripts/cluster.sh down [--data-dir DIR]      stops every node of DIR (SIGTERM, then kill -9)
 #   scripts/cluster.sh status [--data-dir DIR]    one line per node: name, PID, endpoint, alive
 #   scripts/cluster.sh kill NODE [--data-dir DIR]     kill -9 one node (NODE: n1, n2, ...)
 #   scripts/cluster.sh restart NODE [--data-dir DIR]  start it again on its data
 #
 # A node's files live in DIR/NAME: node.conf (its overrides), data/ (LMDB), actorkv.log, pid.
-# Only one node is supported until Raft replication lands: --nodes N>1 is refused.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,21 +52,45 @@ build() {
 
 client_port_of() { echo $(( base_port + 10 * (${1#n} - 1) )); }
 
+members_hocon() {
+  local i
+  for i in $(seq 1 "$nodes"); do
+    echo "      { id = $i, name = n$i, peer = \"127.0.0.1:$(( base_port + 1 + 10 * (i - 1) ))\", client = \"127.0.0.1:$(( base_port + 10 * (i - 1) ))\" }"
+  done
+}
+
+# Writes DIR/NAME/node.conf once (a restart reuses it, so a node keeps its ports and members).
+write_node_conf() {
+  local name="$1" dir="$data_dir/$1"
+  [ -f "$dir/node.conf" ] && return 0
+  mkdir -p "$dir/data"
+  {
+    echo "actorkv.node {"
+    echo "  name = \"$name\""
+    echo "  data-dir = \"$dir/data\""
+    echo "  client-url = \"127.0.0.1:$(client_port_of "$name")\""
+    echo "}"
+    if [ "$nodes" -gt 1 ]; then
+      echo "actorkv.cluster {"
+      echo "  node-id = ${name#n}"
+      echo "  initial-members = ["
+      members_hocon
+      echo "  ]"
+      echo "}"
+    fi
+  } > "$dir/node.conf"
+  # The base file: single.conf for a lone node, the node's own example file for a cluster.
+  if [ "$nodes" -gt 1 ]; then echo "$root/hocon/node1.conf"; else echo "$root/hocon/single.conf"; fi > "$dir/base-conf"
+}
+
 start_node() {
   local name="$1" dir="$data_dir/$1"
-  mkdir -p "$dir/data"
-  [ -f "$dir/node.conf" ] || cat > "$dir/node.conf" <<CONF
-actorkv.node {
-  name = "$name"
-  data-dir = "$dir/data"
-  client-url = "127.0.0.1:$(client_port_of "$name")"
-}
-CONF
+  write_node_conf "$name"
   local port
   port="$(sed -n 's/.*client-url = "127.0.0.1:\([0-9]*\)".*/\1/p' "$dir/node.conf")"
   alive "$dir" && die "$name is already running (PID $(cat "$dir/pid"))"
   port_open "$port" && die "port $port is in use by another process; choose another --base-port"
-  nohup dotnet "$server_dll" --config "$root/hocon/single.conf" --config "$dir/node.conf" >>"$dir/actorkv.log" 2>&1 &
+  nohup dotnet "$server_dll" --config "$(cat "$dir/base-conf")" --config "$dir/node.conf" >>"$dir/actorkv.log" 2>&1 &
   echo $! > "$dir/pid"
   local waited=0
   until port_open "$port"; do
@@ -95,7 +120,7 @@ node_dirs() { find "$data_dir" -mindepth 1 -maxdepth 1 -type d -name 'n[0-9]*' |
 
 case "$command" in
   up)
-    [ "$nodes" -eq 1 ] || die "--nodes $nodes: replication (Raft) is not implemented yet; only --nodes 1 runs"
+    [ "$nodes" -ge 1 ] && [ "$nodes" -le 9 ] || die "--nodes takes 1 to 9"
     build
     endpoints=()
     for i in $(seq 1 "$nodes"); do

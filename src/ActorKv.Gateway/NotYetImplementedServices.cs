@@ -10,8 +10,5 @@ public sealed class WatchService : Watch.WatchBase;
 
 public sealed class LeaseService : Lease.LeaseBase;
 
-public sealed class ClusterService : Cluster.ClusterBase;
-
-public sealed class MaintenanceService : Maintenance.MaintenanceBase;
 
 public sealed class AuthService : Auth.AuthBase;

@@ -190,6 +190,72 @@ public sealed class ActorKvNode : IAsyncDisposable
     public Task<CompactionResponse> CompactAsync(CompactionRequest request) =>
         ProposeAsync<CompactionResponse>(new WriteRequest { Compaction = request }, consumesSpace: false, r => r.Header);
 
+    /// <summary>The version this node reports: the etcd API version it speaks, for clients that check it.</summary>
+    public const string EtcdApiVersion = "3.4.23";
+
+    /// <summary>etcd's Maintenance.Status of this member.</summary>
+    public StatusResponse Status()
+    {
+        long revision;
+        ulong applied;
+        using (var view = store.BeginRead())
+        {
+            revision = view.Meta.CurrentRevision;
+            applied = view.Meta.AppliedIndex;
+        }
+
+        var replicated = Settings.Cluster.Replicated;
+        var response = new StatusResponse
+        {
+            Header = new ResponseHeader(),
+            Version = EtcdApiVersion,
+            DbSize = usage.SizeBytes,
+            DbSizeInUse = usage.InUseBytes,
+            Leader = replicated ? raftStatus.Lead : HeaderStamp.MemberId,
+            RaftIndex = replicated ? raftStatus.Committed : applied,
+            RaftTerm = RaftTerm,
+            RaftAppliedIndex = applied,
+        };
+        Stamp(response.Header, revision);
+        return response;
+    }
+
+    /// <summary>
+    /// etcd's Cluster.MemberList: the configured members (membership changes are not served yet).
+    /// Client URLs are host:port, not http://host:port as etcd lists them: etcdctl 3.4's
+    /// "--cluster" commands dial a member's URL as the HTTP/2 authority, which Kestrel (rightly)
+    /// refuses with a scheme in it; clients accept both forms.
+    /// </summary>
+    public MemberListResponse MemberList()
+    {
+        var response = new MemberListResponse { Header = new ResponseHeader() };
+        if (Settings.Cluster.Replicated)
+        {
+            foreach (var member in Settings.Cluster.InitialMembers)
+            {
+                response.Members.Add(new Member
+                {
+                    ID = member.Id,
+                    Name = member.Name,
+                    PeerURLs = { $"http://{member.Peer}" },
+                    ClientURLs = { member.Client.ToString() },
+                });
+            }
+        }
+        else
+        {
+            response.Members.Add(new Member
+            {
+                ID = HeaderStamp.MemberId,
+                Name = Settings.NodeName,
+                ClientURLs = { Settings.ClientEndpoint.ToString() },
+            });
+        }
+
+        Stamp(response.Header, CurrentRevision);
+        return response;
+    }
+
     private static T Read<T>(Func<T> read)
     {
         try
