@@ -32,16 +32,27 @@ public sealed class ActorKvProcess : IAsyncDisposable
 
     public static async Task<ActorKvProcess> StartAsync(string overrides = "")
     {
-        var node = new ActorKvProcess(TestEnvironment.TempDirectory("process"), TestEnvironment.FreePort(), overrides);
+        var node = Create(TestEnvironment.FreePort(), overrides);
         await node.StartAgainAsync();
         return node;
     }
 
+    /// <summary>A node not started yet (cluster members are created first, then started together).</summary>
+    public static ActorKvProcess Create(int clientPort, string overrides) =>
+        new(TestEnvironment.TempDirectory("process"), clientPort, overrides);
+
     /// <summary>Starts the process (again) on the same data dir and port; returns once it serves.</summary>
     public async Task StartAgainAsync()
     {
+        Launch();
+        await WaitUntilServingAsync();
+    }
+
+    /// <summary>Starts the process without waiting for it.</summary>
+    public void Launch()
+    {
         var configFile = Path.Combine(DataDirectory, "test.conf");
-        await File.WriteAllTextAsync(configFile, $$"""
+        File.WriteAllText(configFile, $$"""
             actorkv.node {
               data-dir = "{{Path.Combine(DataDirectory, "node")}}"
               client-url = "127.0.0.1:{{ClientPort}}"
@@ -50,11 +61,16 @@ public sealed class ActorKvProcess : IAsyncDisposable
             """);
         var root = TestEnvironment.RepositoryRoot();
         process = new ChildProcess("dotnet", [ServerDll(root), "--config", Path.Combine(root, "hocon", "single.conf"), "--config", configFile]);
+    }
+
+    /// <summary>Waits until the node answers a local (serializable) read: it serves, leader or not.</summary>
+    public async Task WaitUntilServingAsync()
+    {
         using var channel = GrpcChannel.ForAddress(Url);
         var kv = new KV.KVClient(channel);
-        var started = process;
+        var started = process ?? throw new InvalidOperationException("not launched");
         await TestEnvironment.WaitUntilAsync(
-            async () => !started.HasExited && (await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("ready") })) is not null,
+            async () => !started.HasExited && (await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("ready"), Serializable = true })) is not null,
             TimeSpan.FromSeconds(60),
             "actorkv process: " + started.Output);
     }
