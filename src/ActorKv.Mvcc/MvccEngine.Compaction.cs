@@ -62,9 +62,6 @@ public sealed partial class MvccEngine
         }
 
         // The smallest key after the last one done.
-        var lastKey = histories[^1].Key;
-        var resumeKey = new byte[lastKey.Length + 1];
-        lastKey.CopyTo(resumeKey, 0);
-        return resumeKey;
+        return [.. histories[^1].Key, 0];
     }
 }

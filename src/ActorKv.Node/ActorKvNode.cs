@@ -256,6 +256,41 @@ public sealed class ActorKvNode : IAsyncDisposable
         return response;
     }
 
+    /// <summary>etcd's Maintenance.HashKV: equal on every member at the same revision.</summary>
+    public HashKVResponse HashKV(HashKVRequest request)
+    {
+        using var view = store.BeginRead();
+        var (hash, compactRevision) = Read(() => MvccEngine.HashKV(view, request.Revision));
+        var response = new HashKVResponse { Header = new ResponseHeader(), Hash = hash, CompactRevision = compactRevision };
+        Stamp(response.Header, view.Meta.CurrentRevision);
+        return response;
+    }
+
+    /// <summary>etcd's Maintenance.MoveLeader: only the leader accepts it; answers once the target leads.</summary>
+    public async Task<MoveLeaderResponse> MoveLeaderAsync(MoveLeaderRequest request)
+    {
+        if (!Settings.Cluster.Replicated)
+        {
+            // A single node has no one to hand leadership to.
+            throw EtcdErrors.BadLeaderTransferee;
+        }
+
+        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Tell(new RaftProtocol.TransferLeadership(request.TargetID, completion));
+        try
+        {
+            await completion.Task.WaitAsync(Settings.RequestTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw EtcdErrors.LeaderTransferTimeout;
+        }
+
+        var response = new MoveLeaderResponse { Header = new ResponseHeader() };
+        Stamp(response.Header, CurrentRevision);
+        return response;
+    }
+
     private static T Read<T>(Func<T> read)
     {
         try

@@ -21,6 +21,9 @@ public static class EtcdErrors
     public static RpcException RequestTooLarge => Error(StatusCode.InvalidArgument, "etcdserver: request is too large");
     public static RpcException Stopped => Error(StatusCode.Unavailable, "etcdserver: server stopped");
     public static RpcException NoLeader => Error(StatusCode.Unavailable, "etcdserver: no leader");
+    public static RpcException NotLeader => Error(StatusCode.FailedPrecondition, "etcdserver: not leader");
+    public static RpcException BadLeaderTransferee => Error(StatusCode.FailedPrecondition, "etcdserver: bad leader transferee");
+    public static RpcException LeaderTransferTimeout => Error(StatusCode.Unavailable, "etcdserver: request timed out, leader transfer took too long");
     public static RpcException Timeout => Error(StatusCode.Unavailable, "etcdserver: request timed out");
 
     /// <summary>

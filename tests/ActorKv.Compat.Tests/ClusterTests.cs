@@ -74,7 +74,15 @@ public sealed class ClusterTests(ITestOutputHelper output)
             Assert.Equal(value, storedValue);
         }
 
-        output.WriteLine($"members converged at revision {reference.Header.Revision} with {stored.Count} keys");
+        // etcdctl endpoint hashkv: equal on every member at the same revision.
+        var hashes = new List<uint>();
+        for (var i = 0; i < 3; i++)
+        {
+            hashes.Add((await cluster.Maintenance(i).HashKVAsync(new HashKVRequest { Revision = reference.Header.Revision })).Hash);
+        }
+
+        Assert.Single(hashes.Distinct());
+        output.WriteLine($"members converged at revision {reference.Header.Revision} with {stored.Count} keys, hash {hashes[0]}");
     }
 
     [Fact]

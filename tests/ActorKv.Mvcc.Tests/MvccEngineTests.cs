@@ -79,4 +79,25 @@ public sealed class MvccEngineTests : IDisposable
         Assert.Empty(Get("a").Kvs);
         Assert.Equal(1, store.Read(view => view.Meta.CurrentRevision));
     }
+
+    [Fact]
+    public void The_hash_of_a_revision_is_the_same_before_and_after_physical_compaction()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            Put("k" + (i % 7), "v" + i);
+        }
+
+        store.Write(view => store.Engine.Delete(view, new DeleteCommand(B("k3"))));
+        store.Write(view => store.Engine.Compact(view, 15));
+        var before = store.Read(view => MvccEngine.HashKV(view, 0));
+        var beforeAt18 = store.Read(view => MvccEngine.HashKV(view, 18));
+        store.FinishCompaction(keysPerStep: 2);
+
+        Assert.Equal(before, store.Read(view => MvccEngine.HashKV(view, 0)));
+        Assert.Equal(beforeAt18, store.Read(view => MvccEngine.HashKV(view, 18)));
+        Assert.NotEqual(before.Hash, beforeAt18.Hash);
+        Assert.Equal(15, before.CompactRevision);
+        Assert.Equal(MvccError.Compacted, Assert.Throws<MvccException>(() => store.Read(view => MvccEngine.HashKV(view, 14))).Error);
+    }
 }

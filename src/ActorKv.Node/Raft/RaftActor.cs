@@ -34,6 +34,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private readonly List<(ulong Index, TaskCompletionSource Completion)> readsAwaitingApply = [];
     private long readSequence;
 
+    private readonly List<RaftProtocol.TransferLeadership> leadershipTransfers = [];
     private RaftCore? core;
     private ulong appliedIndex;
 
@@ -89,6 +90,30 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 read.Completion.TrySetException(EtcdErrors.NoLeader);
             }
 
+            ProcessReady();
+        });
+        Command<RaftProtocol.TransferLeadership>(transfer =>
+        {
+            if (Core.Role != RaftRole.Leader)
+            {
+                transfer.Completion.TrySetException(EtcdErrors.NotLeader);
+                return;
+            }
+
+            if (!Core.ConfState.Voters.Contains(transfer.Target))
+            {
+                transfer.Completion.TrySetException(EtcdErrors.BadLeaderTransferee);
+                return;
+            }
+
+            if (transfer.Target == cluster.NodeId)
+            {
+                transfer.Completion.TrySetResult();
+                return;
+            }
+
+            leadershipTransfers.Add(transfer);
+            Core.TransferLeader(transfer.Target);
             ProcessReady();
         });
         Command<RaftProtocol.Applied>(applied =>
@@ -256,6 +281,16 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         if (ready.SoftState is { } soft)
         {
             log.Info("Raft node {0} is {1} in term {2}, leader {3}", cluster.NodeId, soft.Role, Core.Term, soft.Lead);
+            leadershipTransfers.RemoveAll(transfer =>
+            {
+                if (soft.Lead != transfer.Target)
+                {
+                    return false;
+                }
+
+                transfer.Completion.TrySetResult();
+                return true;
+            });
             if (soft.Lead == RaftCore.None)
             {
                 // Reads waiting for an index from a leader that is gone would wait forever.

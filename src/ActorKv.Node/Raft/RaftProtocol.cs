@@ -14,6 +14,12 @@ public static class RaftProtocol
     /// </summary>
     public sealed record ReadIndex(TaskCompletionSource Completion);
 
+    /// <summary>
+    /// Hand leadership to <paramref name="Target"/> (etcd's MoveLeader); completes once this node
+    /// sees the target lead. Only the leader may be asked.
+    /// </summary>
+    public sealed record TransferLeadership(ulong Target, TaskCompletionSource Completion);
+
     /// <summary>The apply side has applied the log up to <paramref name="Index"/>.</summary>
     public sealed record Applied(ulong Index);
 }
