@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Side-by-side put benchmark: ActorKv and real etcd 3.4, one node each, both durable (fsync
-# before acknowledging), on loopback, in the same run. Measures the disk's fsync latency first,
-# then alternates the two systems (A B A B ...) for --rounds rounds per client count and prints
-# medians with the ratio ActorKv / etcd.
+# Side-by-side benchmark: ActorKv and real etcd 3.4 with the same topology (--nodes 1 or 3),
+# both durable (fsync before acknowledging), on loopback, in the same run. Measures the disk's
+# fsync latency first, then alternates the two systems (A B A B ...) for --rounds rounds per
+# workload and client count and prints medians with the ratio ActorKv / etcd. Clients spread
+# over every member's endpoint; followers forward writes to the leader in both systems.
 #
-#   scripts/bench-vs-etcd.sh [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
+#   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--workloads "put range-l range-s"]
+#                            [--total-per-client 2000] [--max-total 60000]
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds=3
+nodes=1
+workloads="put"
 client_counts="1 64"
 total_per_client=2000
 max_total=60000
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
+    --nodes) nodes="$2"; shift 2 ;;
+    --workloads) workloads="$2"; shift 2 ;;
     --clients) client_counts="$2"; shift 2 ;;
     --total-per-client) total_per_client="$2"; shift 2 ;;
     --max-total) max_total="$2"; shift 2 ;;
@@ -33,60 +39,85 @@ etcd_pid=""
 cleanup() {
   # Never stop half way: a failed step here must not leave a server running.
   set +e
-  if [ -n "$etcd_pid" ]; then
-    kill "$etcd_pid" 2>/dev/null
-    wait "$etcd_pid" 2>/dev/null
-  fi
+  for pid in $etcd_pid; do
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
   bash "$root/scripts/cluster.sh" down --data-dir "$work/actorkv"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-etcd --name bench --data-dir "$work/etcd" \
-  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-  --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
-  --initial-cluster "bench=http://127.0.0.1:$((etcd_port + 1))" --log-level error >"$work/etcd.log" 2>&1 &
-etcd_pid=$!
-bash "$root/scripts/cluster.sh" up --data-dir "$work/actorkv" --base-port "$actorkv_port" >/dev/null
+etcd_members=""
+for i in $(seq 1 "$nodes"); do
+  etcd_members+="${etcd_members:+,}e$i=http://127.0.0.1:$((etcd_port + 1 + 10 * (i - 1)))"
+done
+etcd_pids=()
+for i in $(seq 1 "$nodes"); do
+  client=$((etcd_port + 10 * (i - 1)))
+  peer=$((client + 1))
+  etcd --name "e$i" --data-dir "$work/etcd$i" \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$etcd_members" --initial-cluster-state new --log-level error >"$work/etcd$i.log" 2>&1 &
+  etcd_pids+=($!)
+done
+etcd_pid="${etcd_pids[*]}"
+bash "$root/scripts/cluster.sh" up --nodes "$nodes" --data-dir "$work/actorkv" --base-port "$actorkv_port" >/dev/null
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null && break; sleep 0.1; done
+endpoints_of() { local base="$1" list="" i; for i in $(seq 1 "$nodes"); do list+="${list:+,}127.0.0.1:$((base + 10 * (i - 1)))"; done; echo "$list"; }
+# Both clusters must have a leader before measuring.
+for endpoints in "$(endpoints_of "$etcd_port")" "$(endpoints_of "$actorkv_port")"; do
+  for _ in $(seq 1 100); do ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --command-timeout=2s put bench-ready 1 >/dev/null 2>&1 && break; sleep 0.2; done
+done
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); etcd $(etcd --version | head -1 | awk '{print $3}'); dotnet $(dotnet --version)"
 echo "disk fsync (4 KiB append + fsync, 1000 times, in $work):"
 "${bench[@]}" fsync --total 1000 --dir "$work" | sed 's/^/  /'
 
 results="$work/results.tsv"
-for clients in $client_counts; do
-  total=$(( clients * total_per_client ))
-  [ "$total" -gt "$max_total" ] && total="$max_total"
-  conns=$(( clients < 8 ? clients : 8 ))
-  for round in $(seq 1 "$rounds"); do
-    for system in actorkv etcd; do
-      port=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
-      json="$("${bench[@]}" put --endpoints "127.0.0.1:$port" --clients "$clients" --conns "$conns" --total "$total" --key-size 16 --val-size 256 --json)"
-      python3 - "$system" "$clients" "$round" "$json" >>"$results" <<'PY'
+for workload in $workloads; do
+  case "$workload" in
+    put) args=(put --key-size 16 --val-size 256) ;;
+    range-l) args=(range --consistency l --key-size 16) ;;
+    range-s) args=(range --consistency s --key-size 16) ;;
+    *) echo "bench-vs-etcd.sh: unknown workload $workload (put, range-l, range-s)" >&2; exit 2 ;;
+  esac
+  for clients in $client_counts; do
+    total=$(( clients * total_per_client ))
+    [ "$total" -gt "$max_total" ] && total="$max_total"
+    conns=$(( clients < 8 ? clients : 8 ))
+    [ "$conns" -lt "$nodes" ] && conns="$nodes"
+    for round in $(seq 1 "$rounds"); do
+      for system in actorkv etcd; do
+        base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
+        json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --clients "$clients" --conns "$conns" --total "$total" --json || true)"
+        python3 - "$system" "$workload" "$clients" "$round" "$json" >>"$results" <<'PY'
 import json, sys
-system, clients, rnd, text = sys.argv[1:]
+system, workload, clients, rnd, text = sys.argv[1:]
 r = json.loads(text)
-print(f"{system}\t{clients}\t{rnd}\t{r['requestsPerSecond']:.0f}\t{r['p50Ms']:.3f}\t{r['p99Ms']:.3f}\t{sum(r['errors'].values())}")
+print(f"{system}\t{workload}\t{clients}\t{rnd}\t{r['requestsPerSecond']:.0f}\t{r['p50Ms']:.3f}\t{r['p99Ms']:.3f}\t{sum(r['errors'].values())}")
 PY
+      done
     done
   done
 done
 
-python3 - "$results" <<'PY'
+python3 - "$results" "$nodes" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 print()
-print("put, 16-byte keys, 256-byte values, distinct keys; median of rounds (each round: ActorKv then etcd)")
-print(f"{'clients':>7} | {'ActorKv req/s':>13} {'etcd req/s':>10} {'ratio':>6} | {'ActorKv p50':>11} {'etcd p50':>8} | {'ActorKv p99':>11} {'etcd p99':>8} | errors")
-for clients in sorted({int(r[1]) for r in rows}):
-    def med(system, column):
-        return statistics.median(float(r[column]) for r in rows if r[0] == system and int(r[1]) == clients)
-    errors = sum(int(r[6]) for r in rows if int(r[1]) == clients)
-    a, e = med("actorkv", 3), med("etcd", 3)
-    print(f"{clients:>7} | {a:>13.0f} {e:>10.0f} {a / e:>6.2f} | {med('actorkv', 4):>9.2f}ms {med('etcd', 4):>6.2f}ms | {med('actorkv', 5):>9.2f}ms {med('etcd', 5):>6.2f}ms | {errors}")
+print(f"{sys.argv[2]} node(s) each; 16-byte keys, 256-byte values (put: distinct keys); median of rounds (each round: ActorKv then etcd)")
+print(f"{'workload':>8} {'clients':>7} | {'ActorKv req/s':>13} {'etcd req/s':>10} {'ratio':>6} | {'ActorKv p50':>11} {'etcd p50':>8} | {'ActorKv p99':>11} {'etcd p99':>8} | errors")
+for workload in dict.fromkeys(r[1] for r in rows):
+    for clients in sorted({int(r[2]) for r in rows if r[1] == workload}):
+        def med(system, column):
+            return statistics.median(float(r[column]) for r in rows if r[0] == system and r[1] == workload and int(r[2]) == clients)
+        errors = sum(int(r[7]) for r in rows if r[1] == workload and int(r[2]) == clients)
+        a, e = med("actorkv", 4), med("etcd", 4)
+        print(f"{workload:>8} {clients:>7} | {a:>13.0f} {e:>10.0f} {a / e:>6.2f} | {med('actorkv', 5):>9.2f}ms {med('etcd', 5):>6.2f}ms | {med('actorkv', 6):>9.2f}ms {med('etcd', 6):>6.2f}ms | {errors}")
 print()
-print("all rounds (system, clients, round, req/s, p50 ms, p99 ms, errors):")
+print("all rounds (system, workload, clients, round, req/s, p50 ms, p99 ms, errors):")
 for r in rows:
     print("  " + "  ".join(r))
 PY

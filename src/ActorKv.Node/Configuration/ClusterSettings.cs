@@ -64,6 +64,11 @@ public sealed record ClusterSettings(
             throw new ConfigurationException("actorkv.cluster.initial-members: ids must be distinct and not 0");
         }
 
+        if (MaxAppendBytes <= 0 || MaxAppendBytes > 1 << 20)
+        {
+            throw new ConfigurationException("actorkv.cluster.max-append-bytes must be between 1 byte and 1 MiB (an append must fit in one Akka.Remote frame)");
+        }
+
         if (HeartbeatTicks <= 0 || ElectionTicks <= HeartbeatTicks || TickInterval <= TimeSpan.Zero)
         {
             throw new ConfigurationException("actorkv.cluster: need tick-interval > 0 and 0 < heartbeat-ticks < election-ticks");

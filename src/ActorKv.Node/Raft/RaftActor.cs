@@ -37,6 +37,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private readonly List<RaftProtocol.TransferLeadership> leadershipTransfers = [];
     private RaftCore? core;
     private ulong appliedIndex;
+    private bool readyScheduled;
 
     public RaftActor(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex)
     {
@@ -56,11 +57,16 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         Command<RaftProtocol.Tick>(_ =>
         {
             Core.Tick();
-            ProcessReady();
+            ScheduleReady();
         });
         Command<RaftMessage>(message =>
         {
             Step(message.FromWire());
+            ScheduleReady();
+        });
+        Command<RaftProtocol.ProcessReady>(_ =>
+        {
+            readyScheduled = false;
             ProcessReady();
         });
         Command<LogProtocol.Propose>(propose =>
@@ -74,7 +80,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 waiters.Fail(propose.Request.Id, EtcdErrors.NoLeader);
             }
 
-            ProcessReady();
+            ScheduleReady();
         });
         Command<RaftProtocol.ReadIndex>(read =>
         {
@@ -90,7 +96,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 read.Completion.TrySetException(EtcdErrors.NoLeader);
             }
 
-            ProcessReady();
+            ScheduleReady();
         });
         Command<RaftProtocol.TransferLeadership>(transfer =>
         {
@@ -114,7 +120,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
             leadershipTransfers.Add(transfer);
             Core.TransferLeader(transfer.Target);
-            ProcessReady();
+            ScheduleReady();
         });
         Command<RaftProtocol.Applied>(applied =>
         {
@@ -188,7 +194,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
         log.Info("Raft node {0} starts at term {1}, commit {2}, last index {3}, applied {4}", cluster.NodeId, Core.Term, Core.Committed, Core.LastIndex, Core.Applied);
         Timers.StartPeriodicTimer(RaftProtocol.Tick.Instance, RaftProtocol.Tick.Instance, cluster.TickInterval);
-        ProcessReady();
+        ScheduleReady();
     }
 
     private void Step(ActorKv.Raft.Message message)
@@ -204,9 +210,23 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>
+    /// Group commit of the WAL: the Ready is taken once every message already queued has been
+    /// stepped into the core, so one Ready, and one WAL write, covers all of them.
+    /// </summary>
+    private void ScheduleReady()
+    {
+        if (readyScheduled || !Core.HasReady)
+        {
+            return;
+        }
+
+        readyScheduled = true;
+        Self.Tell(RaftProtocol.ProcessReady.Instance);
+    }
+
+    /// <summary>
     /// Persist, then send, apply and advance. While the WAL write is in flight Akka stashes every
-    /// other command, so Readys are handled strictly one after another; proposals that arrive
-    /// meanwhile join the next Ready (group commit of the WAL).
+    /// other command, so Readys are handled strictly one after another.
     /// </summary>
     private void ProcessReady()
     {
@@ -216,8 +236,18 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         }
 
         var ready = Core.GetReady();
-        if (!ready.MustPersist)
+        // A hard state whose only change is the commit index need not be made durable (etcd
+        // does not sync it either): a restarted node learns the commit index from the leader
+        // again, and applying is idempotent. It goes to the WAL with the next entries.
+        var mustPersist = ready.Entries.Count > 0 || ready.Snapshot is not null
+            || (ready.HardState is { } changed && (changed.Term != storage.HardState.Term || changed.Vote != storage.HardState.Vote));
+        if (!mustPersist)
         {
+            if (ready.HardState is { } commitOnly)
+            {
+                storage.SetHardState(commitOnly);
+            }
+
             AfterPersisted(ready);
             return;
         }
@@ -228,6 +258,12 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             Snapshot = ready.Snapshot?.ToWire(),
         };
         persisted.Entries.AddRange(ready.Entries.Select(RaftWire.ToWire));
+        if (persisted.HardState is null && ready.Entries.Count > 0)
+        {
+            // Carry the commit index learned since the last write, as etcd's WAL does.
+            persisted.HardState = storage.HardState.ToWire();
+        }
+
         Persist(persisted, stored =>
         {
             Store(stored);
@@ -303,7 +339,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             }
         }
 
-        ProcessReady();
+        ScheduleReady();
     }
 
     private void ReleaseReads()

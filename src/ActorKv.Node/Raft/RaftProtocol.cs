@@ -20,6 +20,12 @@ public static class RaftProtocol
     /// </summary>
     public sealed record TransferLeadership(ulong Target, TaskCompletionSource Completion);
 
+    /// <summary>Handle the core's Ready now: queued behind every message already waiting, so one Ready covers them all.</summary>
+    public sealed record ProcessReady
+    {
+        public static readonly ProcessReady Instance = new();
+    }
+
     /// <summary>The apply side has applied the log up to <paramref name="Index"/>.</summary>
     public sealed record Applied(ulong Index);
 }
