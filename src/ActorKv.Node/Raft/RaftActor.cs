@@ -139,8 +139,12 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     public static Props Props(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex) =>
         Akka.Actor.Props.Create(() => new RaftActor(cluster, apply, waiters, status, mvccAppliedIndex));
 
-    public static string PathOn(MemberSettings member) =>
-        $"akka.tcp://actorkv@{member.Peer.Address}:{member.Peer.Port}/user/node/raft";
+    /// <summary>
+    /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
+    /// akka.trttl.tcp when a test puts Akka.Remote's throttling adapter on the transport).
+    /// </summary>
+    public static string PathOn(MemberSettings member, string protocol) =>
+        $"{protocol}://actorkv@{member.Peer.Address}:{member.Peer.Port}/user/node/raft";
 
     private void RestoreLog(RaftLogSnapshot snapshot)
     {
@@ -189,7 +193,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         });
         foreach (var member in cluster.InitialMembers.Where(m => m.Id != cluster.NodeId))
         {
-            peers[member.Id] = Context.ActorOf(PeerSender.Props(PathOn(member)), $"peer-{member.Id}");
+            var protocol = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.Protocol;
+            peers[member.Id] = Context.ActorOf(PeerSender.Props(PathOn(member, protocol)), $"peer-{member.Id}");
         }
 
         log.Info("Raft node {0} starts at term {1}, commit {2}, last index {3}, applied {4}", cluster.NodeId, Core.Term, Core.Committed, Core.LastIndex, Core.Applied);
