@@ -118,6 +118,17 @@ stop_node() {
 
 node_dirs() { find "$data_dir" -mindepth 1 -maxdepth 1 -type d -name 'n[0-9]*' | sort; }
 
+# A new cluster serves only once it has elected a leader: wait for one (etcdctl endpoint status).
+wait_for_leader() {
+  local endpoints="$1" waited=0
+  until ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --command-timeout=1s endpoint status -w json 2>/dev/null \
+      | grep -q '"leader":[1-9]'; do
+    [ "$waited" -lt $(( ready_timeout_seconds * 10 )) ] || die "no leader elected within ${ready_timeout_seconds}s"
+    sleep 0.1
+    waited=$(( waited + 1 ))
+  done
+}
+
 case "$command" in
   up)
     [ "$nodes" -ge 1 ] && [ "$nodes" -le 9 ] || die "--nodes takes 1 to 9"
@@ -126,6 +137,7 @@ case "$command" in
     for i in $(seq 1 "$nodes"); do
       endpoints+=("$(start_node "n$i")")
     done
+    [ "$nodes" -eq 1 ] || wait_for_leader "$(IFS=,; echo "${endpoints[*]}")"
     echo "ENDPOINTS=$(IFS=,; echo "${endpoints[*]}")"
     ;;
   down)

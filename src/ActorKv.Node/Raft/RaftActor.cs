@@ -35,6 +35,14 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private long readSequence;
 
     private readonly List<RaftProtocol.TransferLeadership> leadershipTransfers = [];
+
+    /// <summary>
+    /// Requests that found no leader wait for one, as etcd's do, instead of failing at once during
+    /// an election; the node's request timeout bounds how long their clients wait.
+    /// </summary>
+    private const int MaxRequestsAwaitingLeader = 10_000;
+    private readonly Queue<LogProtocol.Propose> proposalsAwaitingLeader = new();
+    private readonly Queue<string> readsAwaitingLeader = new();
     private RaftCore? core;
     private ulong appliedIndex;
     private bool readyScheduled;
@@ -71,31 +79,14 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         });
         Command<LogProtocol.Propose>(propose =>
         {
-            try
-            {
-                Core.Propose(propose.Request.ToByteArray());
-            }
-            catch (ProposalDroppedException)
-            {
-                waiters.Fail(propose.Request.Id, EtcdErrors.NoLeader);
-            }
-
+            Propose(propose);
             ScheduleReady();
         });
         Command<RaftProtocol.ReadIndex>(read =>
         {
             var context = $"{cluster.NodeId}-{++readSequence}";
             readsAwaitingIndex[context] = read.Completion;
-            try
-            {
-                Core.ReadIndex(System.Text.Encoding.UTF8.GetBytes(context));
-            }
-            catch (ProposalDroppedException)
-            {
-                readsAwaitingIndex.Remove(context);
-                read.Completion.TrySetException(EtcdErrors.NoLeader);
-            }
-
+            AskReadIndex(context);
             ScheduleReady();
         });
         Command<RaftProtocol.TransferLeadership>(transfer =>
@@ -200,6 +191,59 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         log.Info("Raft node {0} starts at term {1}, commit {2}, last index {3}, applied {4}", cluster.NodeId, Core.Term, Core.Committed, Core.LastIndex, Core.Applied);
         Timers.StartPeriodicTimer(RaftProtocol.Tick.Instance, RaftProtocol.Tick.Instance, cluster.TickInterval);
         ScheduleReady();
+    }
+
+    private void Propose(LogProtocol.Propose propose)
+    {
+        try
+        {
+            Core.Propose(propose.Request.ToByteArray());
+        }
+        catch (ProposalDroppedException) when (Core.Lead == RaftCore.None && proposalsAwaitingLeader.Count < MaxRequestsAwaitingLeader)
+        {
+            proposalsAwaitingLeader.Enqueue(propose);
+        }
+        catch (ProposalDroppedException)
+        {
+            waiters.Fail(propose.Request.Id, EtcdErrors.NoLeader);
+        }
+    }
+
+    private void AskReadIndex(string context)
+    {
+        try
+        {
+            Core.ReadIndex(System.Text.Encoding.UTF8.GetBytes(context));
+        }
+        catch (ProposalDroppedException) when (Core.Lead == RaftCore.None && readsAwaitingLeader.Count < MaxRequestsAwaitingLeader)
+        {
+            readsAwaitingLeader.Enqueue(context);
+        }
+        catch (ProposalDroppedException)
+        {
+            if (readsAwaitingIndex.Remove(context, out var completion))
+            {
+                completion.TrySetException(EtcdErrors.NoLeader);
+            }
+        }
+    }
+
+    /// <summary>A leader is known again: what waited for one goes to it now.</summary>
+    private void ReleaseRequestsAwaitingLeader()
+    {
+        var proposals = proposalsAwaitingLeader.ToList();
+        proposalsAwaitingLeader.Clear();
+        foreach (var propose in proposals)
+        {
+            Propose(propose);
+        }
+
+        var reads = readsAwaitingLeader.ToList();
+        readsAwaitingLeader.Clear();
+        foreach (var context in reads.Where(readsAwaitingIndex.ContainsKey))
+        {
+            AskReadIndex(context);
+        }
     }
 
     private void Step(ActorKv.Raft.Message message)
@@ -334,13 +378,15 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             });
             if (soft.Lead == RaftCore.None)
             {
-                // Reads waiting for an index from a leader that is gone would wait forever.
-                foreach (var completion in readsAwaitingIndex.Values)
+                // A read index asked of a leader that is gone never comes: ask the next one.
+                foreach (var context in readsAwaitingIndex.Keys.Where(c => !readsAwaitingLeader.Contains(c)))
                 {
-                    completion.TrySetException(EtcdErrors.NoLeader);
+                    readsAwaitingLeader.Enqueue(context);
                 }
-
-                readsAwaitingIndex.Clear();
+            }
+            else
+            {
+                ReleaseRequestsAwaitingLeader();
             }
         }
 
@@ -351,7 +397,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     {
         readsAwaitingApply.RemoveAll(read =>
         {
-            if (read.Index > appliedIndex)
+            if (read.Index > appliedIndex && !read.Completion.Task.IsCompleted)
             {
                 return false;
             }
@@ -359,5 +405,11 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             read.Completion.TrySetResult();
             return true;
         });
+
+        // Reads whose client gave up (the node's request timeout) wait for nothing any more.
+        foreach (var (context, completion) in readsAwaitingIndex.Where(r => r.Value.Task.IsCompleted).ToList())
+        {
+            readsAwaitingIndex.Remove(context);
+        }
     }
 }
