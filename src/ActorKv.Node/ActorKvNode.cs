@@ -319,7 +319,8 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
 
         var completion = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
-        gateway.Tell(new GatewayProtocol.ProposeWrite(request, completion));
+        request.Id = waiters.Register(completion);
+        gateway.Tell(new GatewayProtocol.ProposeWrite(request));
         IMessage answer;
         try
         {
@@ -327,6 +328,8 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
         catch (TimeoutException)
         {
+            // The write may still be applied later (as in etcd); nobody waits for its answer.
+            waiters.Forget(request.Id);
             throw EtcdErrors.Timeout;
         }
 

@@ -43,7 +43,7 @@ public sealed class NodeGuardian : ReceiveActor
         var log = settings.Cluster.Replicated
             ? Context.ActorOf(RaftActor.Props(settings.Cluster, apply, waiters, raftStatus, meta.AppliedIndex), "raft")
             : Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
-        var gateway = Context.ActorOf(GatewayActor.Props(log, waiters), "gateway");
+        var gateway = Context.ActorOf(GatewayActor.Props(log), "gateway");
         Receive<GetGateway>(_ => Sender.Tell(gateway));
         Receive<GetLog>(_ => Sender.Tell(log));
     }

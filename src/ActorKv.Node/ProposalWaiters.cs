@@ -44,6 +44,9 @@ public sealed class ProposalWaiters(ulong memberId)
         }
     }
 
+    /// <summary>Drops a waiter whose client has stopped waiting (its request timed out).</summary>
+    public void Forget(ulong id) => waiting.TryRemove(id, out _);
+
     public void FailAll(Exception error)
     {
         foreach (var id in waiting.Keys)

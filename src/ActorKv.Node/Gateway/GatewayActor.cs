@@ -4,19 +4,16 @@ using Akka.Actor;
 namespace ActorKv.Node.Gateway;
 
 /// <summary>
-/// Fronts client writes: gives each an id its answer will come back by, and proposes it to the log.
+/// Fronts client writes: proposes each to this node's log (the Raft actor forwards it to the
+/// leader inside Raft). The answer comes back through <see cref="ProposalWaiters"/> by the id.
 /// </summary>
 public sealed class GatewayActor : ReceiveActor
 {
-    public GatewayActor(IActorRef log, ProposalWaiters waiters)
+    public GatewayActor(IActorRef log)
     {
-        Receive<GatewayProtocol.ProposeWrite>(write =>
-        {
-            write.Request.Id = waiters.Register(write.Completion);
-            log.Tell(new LogProtocol.Propose(write.Request));
-        });
+        Receive<GatewayProtocol.ProposeWrite>(write => log.Tell(new LogProtocol.Propose(write.Request)));
     }
 
-    public static Props Props(IActorRef log, ProposalWaiters waiters) =>
-        Akka.Actor.Props.Create(() => new GatewayActor(log, waiters));
+    public static Props Props(IActorRef log) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(log));
 }

@@ -368,13 +368,13 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             log.Info("Raft node {0} is {1} in term {2}, leader {3}", cluster.NodeId, soft.Role, Core.Term, soft.Lead);
             leadershipTransfers.RemoveAll(transfer =>
             {
-                if (soft.Lead != transfer.Target)
+                if (soft.Lead == transfer.Target)
                 {
-                    return false;
+                    transfer.Completion.TrySetResult();
                 }
 
-                transfer.Completion.TrySetResult();
-                return true;
+                // Done, or given up by its client (the node's request timeout).
+                return transfer.Completion.Task.IsCompleted;
             });
             if (soft.Lead == RaftCore.None)
             {
