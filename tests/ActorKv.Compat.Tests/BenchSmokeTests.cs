@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ActorKv.Compat.Tests.Fixtures;
+
+namespace ActorKv.Compat.Tests;
+
+/// <summary>
+/// actorkv-bench against a local node: the counts are right and nothing fails. No timing is
+/// asserted; the figures belong in docs/benchmarks.md.
+/// </summary>
+public sealed class BenchSmokeTests
+{
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunBench(params string[] arguments)
+    {
+        var configuration = AppContext.BaseDirectory.Contains("/bin/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        var dll = Path.Combine(TestEnvironment.RepositoryRoot(), "src", "ActorKv.Bench", "bin", configuration, "net10.0", "actorkv-bench.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Theory]
+    [InlineData("put", "--total", "300", "--clients", "8", "--conns", "2", "--val-size", "64")]
+    [InlineData("range", "--total", "300", "--clients", "4", "--consistency", "s")]
+    [InlineData("range", "--total", "100", "--clients", "2", "--consistency", "l", "--prefix", "--limit", "10")]
+    public async Task A_short_run_completes_every_request_without_error(params string[] workload)
+    {
+        await using var node = await ActorKvInProcess.StartAsync();
+        var (exitCode, stdout, stderr) = await RunBench([.. workload, "--endpoints", node.Endpoint, "--json"]);
+
+        Assert.True(exitCode == 0, stderr + stdout);
+        var report = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(long.Parse(workload[2]), report.GetProperty("succeeded").GetInt64());
+        Assert.Empty(report.GetProperty("errors").EnumerateObject());
+        if (workload[0] == "put")
+        {
+            Assert.Equal(300 + 1, node.Server.Node.CurrentRevision);
+        }
+    }
+
+    [Theory]
+    [InlineData(2, "unknown workload 'nope'", "nope")]
+    [InlineData(2, "--clients and --conns must be at least 1", "put", "--clients", "0")]
+    [InlineData(2, "--duration takes a time", "put", "--duration", "soon")]
+    [InlineData(1, "cannot reach 127.0.0.1:1", "put", "--endpoints", "127.0.0.1:1")]
+    public async Task Bad_input_gets_a_clear_message_and_a_non_zero_exit(int expectedExitCode, string message, params string[] arguments)
+    {
+        var (exitCode, _, stderr) = await RunBench(arguments);
+        Assert.Equal(expectedExitCode, exitCode);
+        Assert.Contains(message, stderr);
+    }
+}
