@@ -30,7 +30,7 @@ public sealed class CorePurityTests
     [MemberData(nameof(Cores))]
     public void A_core_reads_no_clock_and_starts_no_threads(string core)
     {
-        var sourceDirectory = Path.Combine(RepositoryRoot(), "src", core);
+        var sourceDirectory = Path.Combine(ActorKv.Tests.Shared.RepositoryPaths.Root(), "src", core);
         string[] forbidden = ["DateTime", "Stopwatch", "Environment.TickCount", "Task.Run", "new Thread", "ThreadPool.", "new Random(", "Random.Shared", "File.", "Directory."];
         foreach (var file in Directory.EnumerateFiles(sourceDirectory, "*.cs", SearchOption.AllDirectories).Where(f => !f.Contains("/obj/")))
         {
@@ -40,16 +40,5 @@ public sealed class CorePurityTests
                 Assert.False(text.Contains(word, StringComparison.Ordinal), $"{file} uses {word}");
             }
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "ActorKv.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("ActorKv.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -20,16 +20,7 @@ public static class TestEnvironment
         return path;
     }
 
-    public static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "ActorKv.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("ActorKv.sln not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepositoryRoot() => ActorKv.Tests.Shared.RepositoryPaths.Root();
 
     /// <summary>Polls until <paramref name="ready"/> holds; fails after <paramref name="timeout"/>.</summary>
     public static async Task WaitUntilAsync(Func<Task<bool>> ready, TimeSpan timeout, string what)

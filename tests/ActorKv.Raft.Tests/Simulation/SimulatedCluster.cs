@@ -297,11 +297,10 @@ public sealed class SimulatedCluster
                 node.Storage.SetHardState(hardState);
             }
 
-            if (ready.SoftState is { Role: RaftRole.Leader } soft)
+            if (ready.SoftState is { Role: RaftRole.Leader })
             {
                 OnBecameLeader(node, core.Term);
                 Trace($"{node.Id} leads term {core.Term}");
-                _ = soft;
             }
 
             // 2. Send.
@@ -356,19 +355,19 @@ public sealed class SimulatedCluster
                 continue;
             }
 
-            ulong? term0;
+            ulong? termHeld;
             try
             {
-                term0 = index <= node.Storage.LastIndex ? node.Storage.Term(index) : null;
+                termHeld = index <= node.Storage.LastIndex ? node.Storage.Term(index) : null;
             }
             catch (LogCompactedException)
             {
                 continue;
             }
 
-            if (term0 != entry.Term)
+            if (termHeld != entry.Term)
             {
-                throw Violation($"leader {node.Id} of term {term} lacks committed entry {index} (term {entry.Term}); it has term {term0?.ToString() ?? "none"}");
+                throw Violation($"leader {node.Id} of term {term} lacks committed entry {index} (term {entry.Term}); it has term {termHeld?.ToString() ?? "none"}");
             }
         }
     }
