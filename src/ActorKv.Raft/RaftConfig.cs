@@ -14,6 +14,12 @@ public sealed record RaftConfig
     /// <summary>The membership of a brand new cluster; ignored once a snapshot carries one.</summary>
     public ConfState InitialConfState { get; init; } = ConfState.Empty;
 
+    /// <summary>
+    /// The membership as of <see cref="Applied"/>, as the state machine recorded it; wins over
+    /// the snapshot's and the initial one, since changes up to Applied are not handed out again.
+    /// </summary>
+    public ConfState? AppliedConfState { get; init; }
+
     /// <summary>A follower with no leader for a random time in [ElectionTicks, 2*ElectionTicks) campaigns.</summary>
     public int ElectionTicks { get; init; } = 10;
 

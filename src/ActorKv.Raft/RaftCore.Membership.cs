@@ -42,7 +42,10 @@ public sealed partial class RaftCore
 
     /// <summary>
     /// Applies a committed membership change (one at a time: a leader accepts no new change until
-    /// the previous one is applied). AddNode on a learner promotes it. Returns the new membership.
+    /// the previous one is applied). AddNode on a learner promotes it; removing the last voter is
+    /// ignored, since it would leave nobody to elect a leader (applications refuse it up front).
+    /// Applying a change again is harmless, so a restarted node may replay changes its state
+    /// machine already holds. Returns the new membership.
     /// </summary>
     public ConfState ApplyConfChange(ConfChange change)
     {
@@ -69,7 +72,7 @@ public sealed partial class RaftCore
             case ConfChangeType.RemoveNode:
                 if (progress.TryGetValue(change.NodeId, out var removed) && !removed.IsLearner && Voters.Count() == 1)
                 {
-                    throw new InvalidOperationException("removing the last voter would leave no cluster");
+                    break;
                 }
 
                 progress.Remove(change.NodeId);
@@ -93,6 +96,8 @@ public sealed partial class RaftCore
                     }
                 }
 
+                break;
+            case ConfChangeType.UpdateNode:
                 break;
         }
 

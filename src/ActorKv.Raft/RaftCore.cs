@@ -38,7 +38,7 @@ public sealed partial class RaftCore
         this.config = config;
         log = new RaftLog(config.Storage, config.MaxCommittedBytesPerReady);
         var snapshotConf = config.Storage.Snapshot.Metadata.ConfState;
-        var confState = config.Storage.Snapshot.IsEmpty ? config.InitialConfState : snapshotConf;
+        var confState = config.AppliedConfState ?? (config.Storage.Snapshot.IsEmpty ? config.InitialConfState : snapshotConf);
         foreach (var voter in confState.Voters)
         {
             progress[voter] = NewProgress(isLearner: false);

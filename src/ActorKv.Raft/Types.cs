@@ -41,22 +41,35 @@ public sealed record Snapshot(SnapshotMetadata Metadata, byte[] Data)
     public bool IsEmpty => Metadata.Index == 0;
 }
 
-public enum ConfChangeType { AddNode = 0, RemoveNode = 1, AddLearnerNode = 2 }
+/// <summary>UpdateNode changes nothing Raft knows (the application's member details only).</summary>
+public enum ConfChangeType { AddNode = 0, RemoveNode = 1, AddLearnerNode = 2, UpdateNode = 3 }
 
-/// <summary>One membership change; AddNode on a learner promotes it. Carried in a ConfChange entry.</summary>
-public sealed record ConfChange(ConfChangeType Type, ulong NodeId)
+/// <summary>
+/// One membership change; AddNode on a learner promotes it. Carried in a ConfChange entry.
+/// <see cref="Context"/> is the application's, opaque to Raft (etcd puts the member's details there).
+/// </summary>
+public sealed record ConfChange(ConfChangeType Type, ulong NodeId, byte[] Context)
 {
+    private const int HeaderBytes = 9;
+
+    public ConfChange(ConfChangeType type, ulong nodeId)
+        : this(type, nodeId, [])
+    {
+    }
+
     public byte[] Encode()
     {
-        var bytes = new byte[9];
+        var bytes = new byte[HeaderBytes + Context.Length];
         bytes[0] = (byte)Type;
         BitConverter.TryWriteBytes(bytes.AsSpan(1), NodeId);
+        Context.CopyTo(bytes, HeaderBytes);
         return bytes;
     }
 
     public static ConfChange Decode(byte[] data) =>
-        data.Length == 9 ? new ConfChange((ConfChangeType)data[0], BitConverter.ToUInt64(data, 1))
-            : throw new ArgumentException("a conf change entry is 9 bytes", nameof(data));
+        data.Length >= HeaderBytes && data[0] <= (byte)ConfChangeType.UpdateNode
+            ? new ConfChange((ConfChangeType)data[0], BitConverter.ToUInt64(data, 1), data[HeaderBytes..])
+            : throw new ArgumentException("a conf change entry is a type byte, an 8-byte node id and a context", nameof(data));
 }
 
 public enum RaftRole { Follower, PreCandidate, Candidate, Leader }

@@ -80,8 +80,23 @@ public sealed class LmdbMvccStore : IDisposable
     /// <summary>LMDB's count of committed write transactions: how many commits (and fsyncs) the store has made.</summary>
     public long LastTransactionId => environment.Info.LastTransactionId;
 
-    public IMvccReadView BeginRead() =>
-        new LmdbReadView(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), index, revisions, meta);
+    public LmdbReadView BeginRead() =>
+        new(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), index, revisions, meta);
+
+    /// <summary>
+    /// Reads the whole store, as of now, record by record in bounded chunks (to send it to a
+    /// member that is too far behind). Holds one read transaction until disposed.
+    /// </summary>
+    public LmdbStoreExport BeginExport() =>
+        new(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), [index, revisions, meta]);
+
+    /// <summary>
+    /// Replaces the whole store with records from an export, in ONE write transaction: readers
+    /// see the old store until it commits, then the new one. It holds the writer lock until
+    /// committed or disposed, on the thread that began it.
+    /// </summary>
+    public LmdbStoreImport BeginImport() =>
+        new(environment.BeginTransaction(), [index, revisions, meta]);
 
     /// <summary>Starts the single write transaction. Commit or dispose it on the thread that began it.</summary>
     public LmdbWriteView BeginWrite() =>

@@ -12,11 +12,13 @@ public class LmdbReadView : IMvccReadView
     private protected readonly LightningDatabase Index;
     private protected readonly LightningDatabase Revisions;
     private protected readonly LightningDatabase MetaDatabase;
+    private readonly bool ownsTransaction;
     private MvccMeta meta;
 
-    internal LmdbReadView(LightningTransaction txn, LightningDatabase index, LightningDatabase revisions, LightningDatabase metaDatabase)
+    internal LmdbReadView(LightningTransaction txn, LightningDatabase index, LightningDatabase revisions, LightningDatabase metaDatabase, bool ownsTransaction = true)
     {
         Txn = txn;
+        this.ownsTransaction = ownsTransaction;
         Index = index;
         Revisions = revisions;
         MetaDatabase = metaDatabase;
@@ -31,6 +33,19 @@ public class LmdbReadView : IMvccReadView
     }
 
     private protected static byte[] MetaRecordKey => MetaKey;
+
+    /// <summary>
+    /// A record the store's owner keeps beside the MVCC data (the cluster membership, say), under
+    /// a name of its choosing; null when absent. Read in this view's transaction.
+    /// </summary>
+    public byte[]? ReadRecord(string name)
+    {
+        var (code, _, value) = Txn.Get(MetaDatabase, RecordKey(name));
+        return code == MDBResultCode.Success ? value.CopyToNewArray() : null;
+    }
+
+    /// <summary>Owner records live in the meta database under "r/" + name, apart from the MVCC meta record.</summary>
+    private protected static byte[] RecordKey(string name) => System.Text.Encoding.UTF8.GetBytes("r/" + name);
 
     public IEnumerable<IndexEntry> ScanLatest(byte[] key, byte[]? rangeEnd, long atMainRevision)
     {
@@ -137,7 +152,11 @@ public class LmdbReadView : IMvccReadView
 
     public virtual void Dispose()
     {
-        Txn.Dispose();
+        if (ownsTransaction)
+        {
+            Txn.Dispose();
+        }
+
         GC.SuppressFinalize(this);
     }
 }

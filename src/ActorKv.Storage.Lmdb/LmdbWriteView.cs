@@ -34,6 +34,10 @@ public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
         LmdbErrors.Check(Txn.Delete(Revisions, VersionCodec.EncodeRevision(entry.Revision)), "remove a version");
     }
 
+    /// <summary>Stores an owner record (see <see cref="LmdbReadView.ReadRecord"/>) in this transaction.</summary>
+    public void WriteRecord(string name, byte[] value) =>
+        LmdbErrors.Check(Txn.Put(MetaDatabase, RecordKey(name), value, PutOptions.None), "store the record " + name);
+
     public void WriteMeta(MvccMeta meta)
     {
         Meta = meta;

@@ -116,4 +116,64 @@ public sealed class LmdbMvccStoreTests : IDisposable
         using var reader = store.BeginRead();
         Assert.Equal(["n"], reader.ScanLatest(B(longKey), [], 3).Select(e => Encoding.UTF8.GetString(e.Key)));
     }
+
+    [Fact]
+    public void An_export_imported_into_another_store_replaces_it_whole_in_small_chunks()
+    {
+        Write((Entry("a", 2, "one"), false), (Entry("a", 3, "two"), false), (Entry("b", 4, "three"), true));
+        using (var view = store.BeginWrite())
+        {
+            view.WriteRecord("members", B("m1"));
+            view.Commit();
+        }
+
+        var otherDirectory = directory + "-other";
+        using var other = new LmdbMvccStore(new LmdbStoreOptions(otherDirectory, MapSizeBytes: 64L << 20));
+        try
+        {
+            using (var stale = other.BeginWrite())
+            {
+                stale.WriteVersion(Entry("stale", 9, "gone"), new Revision(9, 0), tombstone: false);
+                stale.WriteRecord("old", B("gone"));
+                stale.Commit();
+            }
+
+            using var export = store.BeginExport();
+            Assert.Equal(7UL, export.View.Meta.AppliedIndex);
+            var chunks = 0;
+            using (var import = other.BeginImport())
+            {
+                var records = new List<StoreRecord>();
+                while (export.ReadChunk(records, maxBytes: 1))
+                {
+                    chunks++;
+                    records.ForEach(import.Write);
+                    records.Clear();
+                }
+
+                // A reader during the import still sees the old store.
+                using (var before = other.BeginRead())
+                {
+                    Assert.Single(before.ScanLatest(B("stale"), null, 9));
+                }
+
+                import.Commit();
+            }
+
+            // 3 index entries (a twice), 3 versions, the meta record and the owner record: one each.
+            Assert.Equal(8, chunks);
+            using var after = other.BeginRead();
+            using var original = store.BeginRead();
+            Assert.Equal((4L, 7UL), (after.Meta.CurrentRevision, after.Meta.AppliedIndex));
+            Assert.Empty(after.ScanLatest(B("stale"), null, 9));
+            Assert.Null(after.ReadRecord("old"));
+            Assert.Equal(B("m1"), after.ReadRecord("members"));
+            Assert.Equal(MvccEngine.HashKV(original, 0), MvccEngine.HashKV(after, 0));
+        }
+        finally
+        {
+            other.Dispose();
+            Directory.Delete(otherDirectory, recursive: true);
+        }
+    }
 }
