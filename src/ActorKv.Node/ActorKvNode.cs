@@ -2,9 +2,12 @@ using ActorKv.Mvcc;
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Mapping;
+using ActorKv.Node.Membership;
 using ActorKv.Node.Raft;
 using ActorKv.Protocol;
 using ActorKv.Protocol.Log;
+using ActorKv.Protocol.Membership;
+using Member = Etcdserverpb.Member;
 using ActorKv.Storage.Lmdb;
 using Akka.Actor;
 using Akka.Configuration;
@@ -221,26 +224,17 @@ public sealed class ActorKvNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// etcd's Cluster.MemberList: the configured members (membership changes are not served yet).
-    /// Client URLs are host:port, not http://host:port as etcd lists them: etcdctl 3.4's
-    /// "--cluster" commands dial a member's URL as the HTTP/2 authority, which Kestrel (rightly)
-    /// refuses with a scheme in it; clients accept both forms.
+    /// etcd's Cluster.MemberList: the membership this node has applied. Client URLs are
+    /// host:port, not http://host:port as etcd lists them: etcdctl 3.4's "--cluster" commands
+    /// dial a member's URL as the HTTP/2 authority, which Kestrel (rightly) refuses with a scheme
+    /// in it; clients accept both forms.
     /// </summary>
     public MemberListResponse MemberList()
     {
         var response = new MemberListResponse { Header = new ResponseHeader() };
         if (Settings.Cluster.Replicated)
         {
-            foreach (var member in Settings.Cluster.InitialMembers)
-            {
-                response.Members.Add(new Member
-                {
-                    ID = member.Id,
-                    Name = member.Name,
-                    PeerURLs = { $"http://{member.Peer}" },
-                    ClientURLs = { member.Client.ToString() },
-                });
-            }
+            response.Members.Add(AppliedMembership().Members.Select(ToEtcdMember));
         }
         else
         {
@@ -255,6 +249,124 @@ public sealed class ActorKvNode : IAsyncDisposable
         Stamp(response.Header, CurrentRevision);
         return response;
     }
+
+    /// <summary>etcd's Cluster.MemberAdd: a new member (voter or learner) with a fresh id; it starts unnamed.</summary>
+    public async Task<MemberAddResponse> MemberAddAsync(MemberAddRequest request)
+    {
+        var id = NewMemberId();
+        var change = new MembershipChange
+        {
+            Kind = request.IsLearner ? MembershipChange.Types.Kind.AddLearner : MembershipChange.Types.Kind.Add,
+            Member = new ActorKv.Protocol.Membership.Member { Id = id, PeerUrls = { request.PeerURLs } },
+        };
+        var after = await ChangeMembershipAsync(change);
+        var response = new MemberAddResponse { Header = new ResponseHeader(), Member = ToEtcdMember(after.Find(id)!) };
+        response.Members.Add(after.Members.Select(ToEtcdMember));
+        Stamp(response.Header, CurrentRevision);
+        return response;
+    }
+
+    /// <summary>etcd's Cluster.MemberRemove.</summary>
+    public async Task<MemberRemoveResponse> MemberRemoveAsync(MemberRemoveRequest request)
+    {
+        var after = await ChangeMembershipAsync(new MembershipChange
+        {
+            Kind = MembershipChange.Types.Kind.Remove,
+            Member = new ActorKv.Protocol.Membership.Member { Id = request.ID },
+        });
+        var response = new MemberRemoveResponse { Header = new ResponseHeader() };
+        response.Members.Add(after.Members.Select(ToEtcdMember));
+        Stamp(response.Header, CurrentRevision);
+        return response;
+    }
+
+    /// <summary>etcd's Cluster.MemberUpdate: new peer URLs.</summary>
+    public async Task<MemberUpdateResponse> MemberUpdateAsync(MemberUpdateRequest request)
+    {
+        var after = await ChangeMembershipAsync(new MembershipChange
+        {
+            Kind = MembershipChange.Types.Kind.UpdatePeerUrls,
+            Member = new ActorKv.Protocol.Membership.Member { Id = request.ID, PeerUrls = { request.PeerURLs } },
+        });
+        var response = new MemberUpdateResponse { Header = new ResponseHeader() };
+        response.Members.Add(after.Members.Select(ToEtcdMember));
+        Stamp(response.Header, CurrentRevision);
+        return response;
+    }
+
+    /// <summary>etcd's Cluster.MemberPromote: a learner that is in sync with the leader becomes a voter.</summary>
+    public async Task<MemberPromoteResponse> MemberPromoteAsync(MemberPromoteRequest request)
+    {
+        var after = await ChangeMembershipAsync(new MembershipChange
+        {
+            Kind = MembershipChange.Types.Kind.Promote,
+            Member = new ActorKv.Protocol.Membership.Member { Id = request.ID },
+        });
+        var response = new MemberPromoteResponse { Header = new ResponseHeader() };
+        response.Members.Add(after.Members.Select(ToEtcdMember));
+        Stamp(response.Header, CurrentRevision);
+        return response;
+    }
+
+    private ClusterMembership AppliedMembership()
+    {
+        using var view = store.BeginRead();
+        return ClusterMembership.Read(view) ?? ClusterMembership.Empty;
+    }
+
+    /// <summary>
+    /// Checks a change against the membership applied here (for an early answer), then has it
+    /// proposed through the leader and waits until it is applied here.
+    /// </summary>
+    private async Task<ClusterMembership> ChangeMembershipAsync(MembershipChange change)
+    {
+        if (!Settings.Cluster.Replicated)
+        {
+            throw EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership changes need a replicated node (actorkv.cluster.node-id set)");
+        }
+
+        if (AppliedMembership().Validate(change) is { } refused)
+        {
+            throw refused;
+        }
+
+        var completion = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        change.RequestId = waiters.Register(completion);
+        change.Proposer = waiters.MemberId;
+        log.Tell(new RaftProtocol.ProposeMembership(change));
+        try
+        {
+            return ClusterMembership.FromProto((ActorKv.Protocol.Membership.Membership)await completion.Task.WaitAsync(Settings.RequestTimeout));
+        }
+        catch (TimeoutException)
+        {
+            waiters.Forget(change.RequestId);
+            throw EtcdErrors.Timeout;
+        }
+    }
+
+    /// <summary>A random id, as etcd gives new members; never 0 (Raft's "none") nor one used before.</summary>
+    private ulong NewMemberId()
+    {
+        var membership = AppliedMembership();
+        while (true)
+        {
+            var id = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
+            if (membership.Find(id) is null && !membership.Removed.Contains(id))
+            {
+                return id;
+            }
+        }
+    }
+
+    private static Member ToEtcdMember(ActorKv.Protocol.Membership.Member member) => new()
+    {
+        ID = member.Id,
+        Name = member.Name,
+        PeerURLs = { member.PeerUrls },
+        ClientURLs = { member.ClientUrls },
+        IsLearner = member.IsLearner,
+    };
 
     /// <summary>etcd's Maintenance.HashKV: equal on every member at the same revision.</summary>
     public HashKVResponse HashKV(HashKVRequest request)
@@ -320,6 +432,7 @@ public sealed class ActorKvNode : IAsyncDisposable
 
         var completion = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         request.Id = waiters.Register(completion);
+        request.Proposer = waiters.MemberId;
         gateway.Tell(new GatewayProtocol.ProposeWrite(request));
         IMessage answer;
         try

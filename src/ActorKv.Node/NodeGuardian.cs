@@ -3,6 +3,7 @@ using ActorKv.Node.Apply;
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Log;
+using ActorKv.Node.Membership;
 using ActorKv.Node.Raft;
 using ActorKv.Storage.Lmdb;
 using Akka.Actor;
@@ -32,16 +33,18 @@ public sealed class NodeGuardian : ReceiveActor
     public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus)
     {
         MvccMeta meta;
+        ClusterMembership membership;
         using (var view = store.BeginRead())
         {
             meta = view.Meta;
+            membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
         }
 
         var apply = Context.ActorOf(
             ApplyActor.Props(store, engine, waiters, usage, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, StorageDispatcher),
             "apply");
         var log = settings.Cluster.Replicated
-            ? Context.ActorOf(RaftActor.Props(settings.Cluster, apply, waiters, raftStatus, meta.AppliedIndex), "raft")
+            ? Context.ActorOf(RaftActor.Props(settings.Cluster, apply, waiters, raftStatus, meta.AppliedIndex, membership), "raft")
             : Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
         var gateway = Context.ActorOf(GatewayActor.Props(log), "gateway");
         Receive<GetGateway>(_ => Sender.Tell(gateway));

@@ -5,24 +5,25 @@ namespace ActorKv.Node;
 
 /// <summary>
 /// Client writes waiting for their log entry to be applied, by proposal id (etcd's <c>wait.Wait</c>).
-/// The gateway registers, the apply side completes; both run on different threads.
+/// The gateway registers, the apply side completes; both run on different threads. Every member
+/// applies every entry, and answers only the entries it proposed (<see cref="IsMine"/>).
 /// </summary>
 public sealed class ProposalWaiters(ulong memberId)
 {
-    /// <summary>Ids carry the member id in their top 16 bits: every node applies every entry, and must answer only its own.</summary>
-    private const int CounterBits = 48;
-    private const ulong CounterMask = (1UL << CounterBits) - 1;
-
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<IMessage>> waiting = new();
-    private readonly ulong idPrefix = memberId << CounterBits;
     // Seeded from the clock so that ids of a restarted node do not repeat those of its last run.
     private long lastId = DateTime.UtcNow.Ticks;
 
     public int Count => waiting.Count;
 
+    /// <summary>The member whose proposals these are: entries name it as their proposer.</summary>
+    public ulong MemberId => memberId;
+
+    public bool IsMine(ulong proposer) => proposer == memberId;
+
     public ulong Register(TaskCompletionSource<IMessage> completion)
     {
-        var id = idPrefix | ((ulong)Interlocked.Increment(ref lastId) & CounterMask);
+        var id = (ulong)Interlocked.Increment(ref lastId);
         waiting[id] = completion;
         return id;
     }

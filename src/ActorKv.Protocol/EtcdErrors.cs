@@ -24,6 +24,14 @@ public static class EtcdErrors
     public static RpcException NotLeader => Error(StatusCode.FailedPrecondition, "etcdserver: not leader");
     public static RpcException BadLeaderTransferee => Error(StatusCode.FailedPrecondition, "etcdserver: bad leader transferee");
     public static RpcException LeaderTransferTimeout => Error(StatusCode.Unavailable, "etcdserver: request timed out, leader transfer took too long");
+    public static RpcException MemberExist => Error(StatusCode.FailedPrecondition, "etcdserver: member ID already exist");
+    public static RpcException PeerUrlExist => Error(StatusCode.FailedPrecondition, "etcdserver: Peer URLs already exists");
+    public static RpcException MemberNotEnoughStarted => Error(StatusCode.FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members");
+    public static RpcException MemberBadUrls => Error(StatusCode.InvalidArgument, "etcdserver: given member URLs are invalid");
+    public static RpcException MemberNotFound => Error(StatusCode.NotFound, "etcdserver: member not found");
+    public static RpcException MemberNotLearner => Error(StatusCode.FailedPrecondition, "etcdserver: can only promote a learner member");
+    public static RpcException LearnerNotReady => Error(StatusCode.FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader");
+    public static RpcException TooManyLearners => Error(StatusCode.FailedPrecondition, "etcdserver: too many learner members in cluster");
     public static RpcException Timeout => Error(StatusCode.Unavailable, "etcdserver: request timed out");
 
     /// <summary>
@@ -33,5 +41,6 @@ public static class EtcdErrors
     public static RpcException KeyTooLong(int maxKeyBytes) =>
         Error(StatusCode.InvalidArgument, $"actorkv: key is longer than {maxKeyBytes} bytes, the most this store can index");
 
-    private static RpcException Error(StatusCode code, string message) => new(new Status(code, message), message);
+    /// <summary>Rebuilds an error that travelled between members as its code and text.</summary>
+    public static RpcException Error(StatusCode code, string message) => new(new Status(code, message), message);
 }

@@ -1,6 +1,7 @@
 using ActorKv.Mvcc;
 using ActorKv.Node.Log;
 using ActorKv.Node.Mapping;
+using ActorKv.Node.Membership;
 using ActorKv.Node.Raft;
 using ActorKv.Protocol;
 using ActorKv.Protocol.Log;
@@ -35,6 +36,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
 
     private readonly List<LogProtocol.LogEntry> pending = [];
     private bool flushScheduled;
+
+    /// <summary>The membership as of the applied index (the record in the store).</summary>
+    private ClusterMembership membership = ClusterMembership.Empty;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -72,6 +76,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         using var view = store.BeginRead();
+        membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
         if (view.Meta.CompactionPending)
         {
             // A compaction was cut short by a stop or crash: finish it.
@@ -86,7 +91,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
         // The new incarnation starts empty: nobody may wait for entries it will never see.
         foreach (var entry in pending.Where(e => e.Request is not null))
         {
-            waiters.Fail(entry.Request!.Id, EtcdErrors.Stopped);
+            if (waiters.IsMine(entry.Request!.Proposer))
+            {
+                waiters.Fail(entry.Request.Id, EtcdErrors.Stopped);
+            }
         }
 
         base.PreRestart(reason, message);
@@ -119,9 +127,15 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
         pending.RemoveRange(0, count);
         if (batch.Count > 0)
         {
-            var outcomes = ApplyBatch(batch);
+            var membershipChanges = new List<RaftProtocol.MembershipApplied>();
+            var outcomes = ApplyBatch(batch, membershipChanges);
             PublishUsage();
             Answer(outcomes);
+            foreach (var change in membershipChanges)
+            {
+                log.Tell(change);
+            }
+
             log.Tell(new RaftProtocol.Applied(batch[^1].Index));
         }
 
@@ -131,15 +145,21 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>What applying one entry produced: a response, or the error to answer with.</summary>
-    private readonly record struct Outcome(ulong Id, IMessage? Response, RpcException? Error);
+    /// <summary>What applying one entry produced for its proposer: a response, or the error to answer with.</summary>
+    private readonly record struct Outcome(ulong Proposer, ulong Id, IMessage? Response, RpcException? Error);
 
-    private List<Outcome> ApplyBatch(List<LogProtocol.LogEntry> batch)
+    /// <summary>
+    /// Applies a batch in one transaction. Membership changes found in it are added to
+    /// <paramref name="membershipChanges"/> once the transaction has committed.
+    /// </summary>
+    private List<Outcome> ApplyBatch(List<LogProtocol.LogEntry> batch, List<RaftProtocol.MembershipApplied> membershipChanges)
     {
         try
         {
             List<Outcome> outcomes;
             var compacted = false;
+            var membershipAfter = membership;
+            var changes = new List<RaftProtocol.MembershipApplied>();
             using (var view = store.BeginWrite())
             {
                 outcomes = new List<Outcome>(batch.Count);
@@ -147,9 +167,30 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
                 {
                     // Entries at or below the applied index are already in the store (a replay
                     // after a restart): applying them again would change it twice.
-                    if (entry.Index > view.Meta.AppliedIndex && entry.Request is { } request)
+                    if (entry.Index <= view.Meta.AppliedIndex)
+                    {
+                        continue;
+                    }
+
+                    if (entry.Request is { } request)
                     {
                         outcomes.Add(ApplyEntry(view, request, ref compacted));
+                    }
+                    else if (entry.Membership is { } change)
+                    {
+                        var refused = membershipAfter.Validate(change);
+                        if (refused is null)
+                        {
+                            membershipAfter = membershipAfter.Apply(change);
+                            membershipAfter.Write(view);
+                        }
+                        else
+                        {
+                            logger.Info("Membership change {0} of member {1:x} at index {2} refused: {3}", change.Kind, change.Member?.Id ?? 0, entry.Index, refused.Status.Detail);
+                        }
+
+                        changes.Add(new RaftProtocol.MembershipApplied(entry.Index, refused is null ? ClusterMembership.ToConfChange(change) : null, membershipAfter));
+                        outcomes.Add(new Outcome(change.Proposer, change.RequestId, refused is null ? membershipAfter.ToProto() : null, refused));
                     }
                 }
 
@@ -162,6 +203,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
                 view.Commit();
             }
 
+            membership = membershipAfter;
+            membershipChanges.AddRange(changes);
             if (compacted)
             {
                 StartCompaction();
@@ -174,18 +217,18 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
             // Nothing of the batch was committed. Apply the entries one by one, so that only the
             // entry that cannot be applied fails.
             logger.Warning(error, "A batch of {0} entries failed to commit; applying them one at a time", batch.Count);
-            return batch.SelectMany(entry => ApplyBatch([entry])).ToList();
+            return batch.SelectMany(entry => ApplyBatch([entry], membershipChanges)).ToList();
         }
         catch (StorageFullException error)
         {
             logger.Error(error, "Entry {0} does not fit in the store", batch[0].Index);
-            return batch[0].Request is { } full ? [new Outcome(full.Id, null, EtcdErrors.NoSpace)] : [];
+            return batch[0].Request is { } full ? [new Outcome(full.Proposer, full.Id, null, EtcdErrors.NoSpace)] : [];
         }
         catch (Exception error)
         {
             logger.Error(error, "Entry {0} failed to apply", batch[0].Index);
             var failure = new RpcException(new Status(StatusCode.Internal, "actorkv: failed to apply the request: " + error.Message));
-            return batch[0].Request is { } failed ? [new Outcome(failed.Id, null, failure)] : [];
+            return batch[0].Request is { } failed ? [new Outcome(failed.Proposer, failed.Id, null, failure)] : [];
         }
     }
 
@@ -215,27 +258,31 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
                     var compactionResponse = new CompactionResponse { Header = new ResponseHeader { Revision = result.Revision } };
                     if (request.Compaction.Physical)
                     {
-                        physicalCompactionWaiters.Add((request.Compaction.Revision, request.Id, compactionResponse));
-                        return new Outcome(request.Id, null, null);
+                        if (waiters.IsMine(request.Proposer))
+                        {
+                            physicalCompactionWaiters.Add((request.Compaction.Revision, request.Id, compactionResponse));
+                        }
+
+                        return new Outcome(request.Proposer, request.Id, null, null);
                     }
 
                     response = compactionResponse;
                     break;
                 default:
-                    return new Outcome(request.Id, null, new RpcException(new Status(StatusCode.InvalidArgument, "actorkv: empty write request")));
+                    return new Outcome(request.Proposer, request.Id, null, new RpcException(new Status(StatusCode.InvalidArgument, "actorkv: empty write request")));
             }
 
-            return new Outcome(request.Id, response, null);
+            return new Outcome(request.Proposer, request.Id, response, null);
         }
         catch (MvccException refused)
         {
-            return new Outcome(request.Id, null, refused.Error.ToRpc());
+            return new Outcome(request.Proposer, request.Id, null, refused.Error.ToRpc());
         }
     }
 
     private void Answer(List<Outcome> outcomes)
     {
-        foreach (var outcome in outcomes)
+        foreach (var outcome in outcomes.Where(o => waiters.IsMine(o.Proposer)))
         {
             if (outcome.Response is not null)
             {

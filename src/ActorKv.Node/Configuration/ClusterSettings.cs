@@ -10,6 +10,7 @@ public sealed record MemberSettings(ulong Id, string Name, IPEndPoint Peer, IPEn
 public sealed record ClusterSettings(
     ulong NodeId,
     IReadOnlyList<MemberSettings> InitialMembers,
+    bool JoinExisting,
     TimeSpan TickInterval,
     int ElectionTicks,
     int HeartbeatTicks,
@@ -36,6 +37,12 @@ public sealed record ClusterSettings(
         var settings = new ClusterSettings(
             NodeId: (ulong)cluster.GetLong("node-id"),
             InitialMembers: members,
+            JoinExisting: cluster.GetString("initial-cluster-state") switch
+            {
+                "new" => false,
+                "existing" => true,
+                var other => throw new ConfigurationException($"actorkv.cluster.initial-cluster-state must be new or existing, not '{other}'"),
+            },
             TickInterval: cluster.GetTimeSpan("tick-interval"),
             ElectionTicks: cluster.GetInt("election-ticks"),
             HeartbeatTicks: cluster.GetInt("heartbeat-ticks"),

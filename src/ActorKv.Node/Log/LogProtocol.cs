@@ -1,4 +1,5 @@
 using ActorKv.Protocol.Log;
+using ActorKv.Protocol.Membership;
 
 namespace ActorKv.Node.Log;
 
@@ -9,11 +10,10 @@ public static class LogProtocol
     public sealed record Propose(WriteRequest Request);
 
     /// <summary>
-    /// One entry of the replicated log. <paramref name="Request"/> is null for entries that change
-    /// no key (a new leader's empty entry, a membership change): applying them only advances the
-    /// applied index.
+    /// One entry of the replicated log: a client write, a membership change, or neither (a new
+    /// leader's empty entry), which only advances the applied index.
     /// </summary>
-    public sealed record LogEntry(ulong Index, ulong Term, WriteRequest? Request);
+    public sealed record LogEntry(ulong Index, ulong Term, WriteRequest? Request, MembershipChange? Membership = null);
 
     /// <summary>Entries that are committed (durable on a quorum) and may be applied, in index order.</summary>
     public sealed record CommittedEntries(IReadOnlyList<LogEntry> Entries);

@@ -1,7 +1,9 @@
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Log;
+using ActorKv.Node.Membership;
 using ActorKv.Protocol;
 using ActorKv.Protocol.Log;
+using ActorKv.Protocol.Membership;
 using ActorKv.Protocol.Raft;
 using ActorKv.Raft;
 using Akka.Actor;
@@ -27,6 +29,14 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private readonly ulong mvccAppliedIndex;
     private readonly MemoryStorage storage = new();
     private readonly Dictionary<ulong, IActorRef> peers = [];
+    private readonly Dictionary<ulong, string> peerPaths = [];
+    private int peerGeneration;
+
+    /// <summary>The membership as of the applied index: who the peers are and where.</summary>
+    private ClusterMembership membership;
+
+    /// <summary>Ticks until this node, if it joined without a name, publishes it again.</summary>
+    private int publishAttributesCountdown;
     private readonly ILoggingAdapter log = Context.GetLogger();
 
     /// <summary>Read-index requests by context, then by the index they must wait for.</summary>
@@ -47,9 +57,10 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private ulong appliedIndex;
     private bool readyScheduled;
 
-    public RaftActor(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex)
+    public RaftActor(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
     {
         this.cluster = cluster;
+        membership = appliedMembership;
         this.apply = apply;
         this.waiters = waiters;
         this.status = status;
@@ -65,6 +76,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         Command<RaftProtocol.Tick>(_ =>
         {
             Core.Tick();
+            MaybePublishAttributes();
             ScheduleReady();
         });
         Command<RaftMessage>(message =>
@@ -113,6 +125,22 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             Core.TransferLeader(transfer.Target);
             ScheduleReady();
         });
+        Command<RaftProtocol.ProposeMembership>(propose => ProposeMembership(propose.Change, forwardedBy: null));
+        Command<MembershipProposal>(forwarded => ProposeMembership(forwarded.Change, Sender));
+        Command<MembershipRefused>(refused =>
+            waiters.Fail(refused.RequestId, EtcdErrors.Error((Grpc.Core.StatusCode)refused.Code, refused.Message)));
+        Command<RaftProtocol.MembershipApplied>(applied =>
+        {
+            membership = applied.Membership;
+            if (applied.Accepted is { } change)
+            {
+                Core.ApplyConfChange(change);
+                log.Info("Raft node {0} applied membership change {1} of {2:x} at index {3}: voters [{4}], learners [{5}]", cluster.NodeId, change.Type, change.NodeId, applied.Index, string.Join(",", Core.ConfState.Voters), string.Join(",", Core.ConfState.Learners));
+            }
+
+            UpdatePeers();
+            ScheduleReady();
+        });
         Command<RaftProtocol.Applied>(applied =>
         {
             appliedIndex = Math.Max(appliedIndex, applied.Index);
@@ -127,15 +155,18 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private RaftCore Core => core ?? throw new InvalidOperationException("the Raft core is not started before recovery completes");
 
-    public static Props Props(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex) =>
-        Akka.Actor.Props.Create(() => new RaftActor(cluster, apply, waiters, status, mvccAppliedIndex));
+    public static Props Props(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, apply, waiters, status, mvccAppliedIndex, appliedMembership));
 
     /// <summary>
     /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
     /// akka.trttl.tcp when a test puts Akka.Remote's throttling adapter on the transport).
     /// </summary>
-    public static string PathOn(MemberSettings member, string protocol) =>
-        $"{protocol}://actorkv@{member.Peer.Address}:{member.Peer.Port}/user/node/raft";
+    public static string PathOn(System.Net.IPEndPoint peer, string protocol) =>
+        $"{protocol}://actorkv@{peer.Address}:{peer.Port}/user/node/raft";
+
+    private string PathOf(System.Net.IPEndPoint peer) =>
+        PathOn(peer, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.Protocol);
 
     private void RestoreLog(RaftLogSnapshot snapshot)
     {
@@ -166,13 +197,42 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private void Start()
     {
+        var fresh = storage.LastIndex == 0 && storage.Snapshot.IsEmpty && storage.HardState.IsEmpty && mvccAppliedIndex == 0;
+        if (fresh && !cluster.JoinExisting)
+        {
+            // A new cluster's log begins, on every member alike, with one committed entry per
+            // initial member adding it (as etcd bootstraps): the membership is then the log's
+            // like any other state, and a member added later learns it by replaying the log.
+            var bootstrap = new RaftReadyPersisted { HardState = new HardState(1, 0, (ulong)cluster.InitialMembers.Count).ToWire() };
+            var index = 0UL;
+            foreach (var member in cluster.InitialMembers.OrderBy(m => m.Id))
+            {
+                var change = new MembershipChange { Kind = MembershipChange.Types.Kind.Add, Member = ClusterMembership.FromSettings(member) };
+                bootstrap.Entries.Add(new Entry(1, ++index, EntryType.ConfChange, ClusterMembership.ToConfChange(change).Encode()).ToWire());
+            }
+
+            Persist(bootstrap, stored =>
+            {
+                Store(stored);
+                StartCore();
+            });
+            return;
+        }
+
+        StartCore();
+    }
+
+    private void StartCore()
+    {
         var hardState = storage.HardState;
         core = new RaftCore(new RaftConfig
         {
             Id = cluster.NodeId,
             Storage = storage,
             Random = new Random(),
-            InitialConfState = new ActorKv.Raft.ConfState(cluster.InitialMembers.Select(m => m.Id).ToList(), []),
+            // Changes up to the applied index are in the applied membership; later ones are
+            // handed to apply again and reach Raft from there.
+            AppliedConfState = membership.ConfState,
             ElectionTicks = cluster.ElectionTicks,
             HeartbeatTicks = cluster.HeartbeatTicks,
             MaxAppendBytes = cluster.MaxAppendBytes,
@@ -182,15 +242,137 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             // The MVCC store holds everything applied so far (its applied index commits with its data).
             Applied = Math.Min(mvccAppliedIndex, hardState.Commit),
         });
-        foreach (var member in cluster.InitialMembers.Where(m => m.Id != cluster.NodeId))
-        {
-            var protocol = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.Protocol;
-            peers[member.Id] = Context.ActorOf(PeerSender.Props(PathOn(member, protocol)), $"peer-{member.Id}");
-        }
-
+        UpdatePeers();
         log.Info("Raft node {0} starts at term {1}, commit {2}, last index {3}, applied {4}", cluster.NodeId, Core.Term, Core.Committed, Core.LastIndex, Core.Applied);
         Timers.StartPeriodicTimer(RaftProtocol.Tick.Instance, RaftProtocol.Tick.Instance, cluster.TickInterval);
         ScheduleReady();
+    }
+
+    /// <summary>
+    /// One sender per other member: where the applied membership says, else where the
+    /// configuration's initial members say (a joining node knows the cluster only from there).
+    /// Senders of removed members stop.
+    /// </summary>
+    private void UpdatePeers()
+    {
+        var addresses = cluster.InitialMembers.Where(m => !membership.Removed.Contains(m.Id)).ToDictionary(m => m.Id, m => m.Peer);
+        foreach (var member in membership.Members)
+        {
+            if (ClusterMembership.PeerEndpoint(member) is { } endpoint)
+            {
+                addresses[member.Id] = endpoint;
+            }
+        }
+
+        addresses.Remove(cluster.NodeId);
+        foreach (var (id, sender) in peers.Where(p => !addresses.ContainsKey(p.Key)).ToList())
+        {
+            Context.Stop(sender);
+            peers.Remove(id);
+        }
+
+        foreach (var (id, endpoint) in addresses)
+        {
+            var path = PathOf(endpoint);
+            if (peers.TryGetValue(id, out var existing) && peerPaths[id] == path)
+            {
+                continue;
+            }
+
+            if (existing is not null)
+            {
+                Context.Stop(existing);
+            }
+
+            peers[id] = Context.ActorOf(PeerSender.Props(path), $"peer-{id:x}-{++peerGeneration}");
+            peerPaths[id] = path;
+        }
+    }
+
+    /// <summary>
+    /// Validates a membership change where it can be validated (the leader knows who is in
+    /// sync) and proposes it; a follower forwards it to the leader. Refusals go to the waiter,
+    /// directly or as a <see cref="MembershipRefused"/> to the member that forwarded it.
+    /// </summary>
+    private void ProposeMembership(MembershipChange change, IActorRef? forwardedBy)
+    {
+        void Refuse(Grpc.Core.RpcException error)
+        {
+            if (forwardedBy is null)
+            {
+                waiters.Fail(change.RequestId, error);
+            }
+            else
+            {
+                forwardedBy.Tell(new MembershipRefused { RequestId = change.RequestId, Code = (int)error.StatusCode, Message = error.Status.Detail });
+            }
+        }
+
+        if (Core.Role != RaftRole.Leader)
+        {
+            if (forwardedBy is not null || Core.Lead == RaftCore.None || !peerPaths.TryGetValue(Core.Lead, out var leaderPath))
+            {
+                Refuse(Core.Lead == RaftCore.None ? EtcdErrors.NoLeader : EtcdErrors.NotLeader);
+                return;
+            }
+
+            Context.ActorSelection(leaderPath).Tell(new MembershipProposal { Change = change }, Self);
+            return;
+        }
+
+        var refused = membership.Validate(change) ?? membership.CheckQuorumAfter(change) ?? CheckLearnerInSync(change);
+        if (refused is not null)
+        {
+            Refuse(refused);
+            return;
+        }
+
+        try
+        {
+            Core.ProposeConfChange(ClusterMembership.ToConfChange(change));
+            ScheduleReady();
+        }
+        catch (ProposalDroppedException dropped)
+        {
+            Refuse(EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership change refused, retry: " + dropped.Message));
+        }
+    }
+
+    /// <summary>etcd promotes a learner only once its log is within 90% of the leader's.</summary>
+    private Grpc.Core.RpcException? CheckLearnerInSync(MembershipChange change)
+    {
+        if (change.Kind != MembershipChange.Types.Kind.Promote)
+        {
+            return null;
+        }
+
+        var progress = Core.Progress;
+        return progress.TryGetValue(change.Member.Id, out var learner) && progress.TryGetValue(cluster.NodeId, out var leader)
+            && learner.Match < leader.Match * 0.9
+            ? EtcdErrors.LearnerNotReady
+            : null;
+    }
+
+    /// <summary>
+    /// A member added by MemberAdd starts unnamed; once it is in the membership it publishes its
+    /// name and client URL through the log (etcd's publish), retrying until it shows.
+    /// </summary>
+    private void MaybePublishAttributes()
+    {
+        if (membership.Find(cluster.NodeId) is not { } self || ClusterMembership.IsStarted(self) || --publishAttributesCountdown > 0)
+        {
+            return;
+        }
+
+        publishAttributesCountdown = cluster.ElectionTicks;
+        var me = cluster.Self;
+        var change = new MembershipChange
+        {
+            Kind = MembershipChange.Types.Kind.PublishAttributes,
+            Member = new Member { Id = me.Id, Name = me.Name, ClientUrls = { me.Client.ToString() } },
+            Proposer = cluster.NodeId,
+        };
+        ProposeMembership(change, forwardedBy: null);
     }
 
     private void Propose(LogProtocol.Propose propose)
@@ -335,17 +517,16 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             var entries = new List<LogProtocol.LogEntry>(ready.CommittedEntries.Count);
             foreach (var entry in ready.CommittedEntries)
             {
-                WriteRequest? request = null;
                 if (entry.Type == EntryType.ConfChange)
                 {
-                    Core.ApplyConfChange(ConfChange.Decode(entry.Data));
+                    // Raft applies it once the apply side has validated and recorded it.
+                    var change = MembershipChange.Parser.ParseFrom(ConfChange.Decode(entry.Data).Context);
+                    entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, null, change));
                 }
-                else if (entry.Data.Length > 0)
+                else
                 {
-                    request = WriteRequest.Parser.ParseFrom(entry.Data);
+                    entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, entry.Data.Length > 0 ? WriteRequest.Parser.ParseFrom(entry.Data) : null));
                 }
-
-                entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, request));
             }
 
             apply.Tell(new LogProtocol.CommittedEntries(entries));

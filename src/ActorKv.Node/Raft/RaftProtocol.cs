@@ -1,3 +1,7 @@
+using ActorKv.Node.Membership;
+using ActorKv.Protocol.Membership;
+using ActorKv.Raft;
+
 namespace ActorKv.Node.Raft;
 
 public static class RaftProtocol
@@ -25,6 +29,18 @@ public static class RaftProtocol
     {
         public static readonly ProcessReady Instance = new();
     }
+
+    /// <summary>
+    /// Propose a membership change; its proposer's waiter (<see cref="MembershipChange.RequestId"/>)
+    /// answers with the membership after it, or the error that refused it.
+    /// </summary>
+    public sealed record ProposeMembership(MembershipChange Change);
+
+    /// <summary>
+    /// The apply side has applied the membership change at <paramref name="Index"/>:
+    /// <paramref name="Accepted"/> is what Raft must apply now, null when the change was refused.
+    /// </summary>
+    public sealed record MembershipApplied(ulong Index, ConfChange? Accepted, ClusterMembership Membership);
 
     /// <summary>The apply side has applied the log up to <paramref name="Index"/>.</summary>
     public sealed record Applied(ulong Index);

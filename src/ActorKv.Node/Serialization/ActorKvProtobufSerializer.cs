@@ -1,4 +1,5 @@
 using ActorKv.Protocol.Log;
+using ActorKv.Protocol.Membership;
 using ActorKv.Protocol.Raft;
 using Akka.Actor;
 using Akka.Serialization;
@@ -21,6 +22,8 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
         [typeof(RaftReadyPersisted)] = "RR",
         [typeof(RaftLogSnapshot)] = "RS",
         [typeof(WriteRequest)] = "WR",
+        [typeof(MembershipProposal)] = "MP",
+        [typeof(MembershipRefused)] = "MF",
     };
 
     private static readonly Dictionary<string, MessageParser> ParserByManifest = new()
@@ -29,6 +32,8 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
         ["RR"] = RaftReadyPersisted.Parser,
         ["RS"] = RaftLogSnapshot.Parser,
         ["WR"] = WriteRequest.Parser,
+        ["MP"] = MembershipProposal.Parser,
+        ["MF"] = MembershipRefused.Parser,
     };
 
     public override int Identifier => SerializerId;
