@@ -1,0 +1,179 @@
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Net.Client;
+
+namespace ActorKv.Compat.Tests.Fixtures;
+
+/// <summary>
+/// A cluster of ActorKv members in this test process, one ActorSystem each, Raft over
+/// Akka.Remote on loopback (free ports, temp data dirs). Members can be stopped, restarted,
+/// added (joining an existing cluster) and cut off from each other. Disposing stops all of them
+/// and deletes their data.
+/// </summary>
+public sealed class InProcessCluster : IAsyncDisposable
+{
+    /// <summary>Akka.Remote's throttler on the transport, so that a test can cut links.</summary>
+    public const string Throttled = "akka.remote.dot-netty.tcp.applied-adapters = [trttl]";
+
+    public sealed record MemberSpec(ulong Id, string Name, int ClientPort, int PeerPort, string DataDirectory)
+    {
+        public string PeerUrl => $"http://127.0.0.1:{PeerPort}";
+
+        public string Hocon => $"{{ id = {Id}, name = {Name}, peer = \"127.0.0.1:{PeerPort}\", client = \"127.0.0.1:{ClientPort}\" }}";
+    }
+
+    private readonly string extraHocon;
+
+    private InProcessCluster(string extraHocon)
+    {
+        this.extraHocon = extraHocon;
+    }
+
+    public List<MemberSpec> Specs { get; } = [];
+
+    /// <summary>Running members by id.</summary>
+    public Dictionary<ulong, ActorKvInProcess> Running { get; } = [];
+
+    public static async Task<InProcessCluster> StartAsync(int size, string extraHocon = "")
+    {
+        var cluster = new InProcessCluster(extraHocon);
+        for (var i = 1; i <= size; i++)
+        {
+            cluster.Specs.Add(NewSpec((ulong)i, $"n{i}"));
+        }
+
+        try
+        {
+            foreach (var spec in cluster.Specs)
+            {
+                await cluster.StartMemberAsync(spec.Id);
+            }
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+
+        return cluster;
+    }
+
+    public static MemberSpec NewSpec(ulong id, string name) =>
+        new(id, name, TestEnvironment.FreePort(), TestEnvironment.FreePort(), TestEnvironment.TempDirectory("member"));
+
+    public MemberSpec Spec(ulong id) => Specs.Single(s => s.Id == id);
+
+    /// <summary>Starts (or restarts, on its data) a member of the initial cluster.</summary>
+    public Task<ActorKvInProcess> StartMemberAsync(ulong id) => StartAsync(Spec(id), Specs, joinExisting: false);
+
+    /// <summary>Starts a member that MemberAdd added (its id from there), joining the running cluster.</summary>
+    public Task<ActorKvInProcess> JoinAsync(MemberSpec joiner)
+    {
+        Specs.Add(joiner);
+        return StartAsync(joiner, Specs, joinExisting: true);
+    }
+
+    private async Task<ActorKvInProcess> StartAsync(MemberSpec spec, IEnumerable<MemberSpec> members, bool joinExisting)
+    {
+        var member = await ActorKvInProcess.StartAsync($$"""
+            {{extraHocon}}
+            actorkv.node.name = {{spec.Name}}
+            actorkv.node.client-url = "127.0.0.1:{{spec.ClientPort}}"
+            actorkv.cluster {
+              node-id = {{spec.Id}}
+              initial-members = [
+              {{string.Join("\n", members.Select(m => m.Hocon))}}
+              ]
+              initial-cluster-state = {{(joinExisting ? "existing" : "new")}}
+              tick-interval = 50ms
+            }
+            """, spec.DataDirectory);
+        Running[spec.Id] = member;
+        return member;
+    }
+
+    public async Task StopMemberAsync(ulong id)
+    {
+        if (Running.Remove(id, out var member))
+        {
+            await member.StopAsync();
+        }
+    }
+
+    public ActorKvInProcess Member(ulong id) => Running[id];
+
+    /// <summary>Waits until every running member knows the same leader; returns its id.</summary>
+    public async Task<ulong> WaitForLeaderAsync(TimeSpan? timeout = null)
+    {
+        ulong leader = 0;
+        await TestEnvironment.WaitUntilAsync(() =>
+        {
+            var leads = Running.Values.Select(m => m.Server.Node.Raft.Lead).Distinct().ToList();
+            leader = leads.Count == 1 ? leads[0] : 0;
+            return Task.FromResult(leader != 0 && Running.ContainsKey(leader));
+        }, timeout ?? TimeSpan.FromSeconds(30), "a leader known to every running member");
+        return leader;
+    }
+
+    /// <summary>A put through any running member, retried until one acknowledges it.</summary>
+    public async Task PutAsync(string key, string value, TimeSpan? timeout = null)
+    {
+        await TestEnvironment.WaitUntilAsync(async () =>
+        {
+            foreach (var member in Running.Values.ToList())
+            {
+                try
+                {
+                    using var channel = GrpcChannel.ForAddress(member.Url);
+                    await new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value) }, deadline: DateTime.UtcNow.AddSeconds(3));
+                    return true;
+                }
+                catch (Grpc.Core.RpcException)
+                {
+                }
+            }
+
+            return false;
+        }, timeout ?? TimeSpan.FromSeconds(30), $"put {key}");
+    }
+
+    /// <summary>A serializable read of one key on one member: what that member has applied.</summary>
+    public static async Task<string?> ReadLocallyAsync(ActorKvInProcess member, string key)
+    {
+        using var channel = GrpcChannel.ForAddress(member.Url);
+        var response = await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key), Serializable = true });
+        return response.Kvs.SingleOrDefault()?.Value.ToStringUtf8();
+    }
+
+    /// <summary>Cuts (or heals) the link between two members in both directions (needs <see cref="Throttled"/>).</summary>
+    public Task SetLinkAsync(ulong from, ulong to, bool cut)
+    {
+        var system = (Akka.Actor.ExtendedActorSystem)Member(from).Server.Node.System;
+        var otherAddress = ((Akka.Actor.ExtendedActorSystem)Member(to).Server.Node.System).Provider.DefaultAddress;
+        var transport = ((Akka.Remote.IRemoteActorRefProvider)system.Provider).Transport;
+        Akka.Remote.Transport.ThrottleMode mode = cut ? Akka.Remote.Transport.Blackhole.Instance : Akka.Remote.Transport.Unthrottled.Instance;
+        return transport.ManagementCommand(new Akka.Remote.Transport.SetThrottle(otherAddress, Akka.Remote.Transport.ThrottleTransportAdapter.Direction.Both, mode));
+    }
+
+    /// <summary>Cuts (or heals) every link of one member.</summary>
+    public async Task IsolateAsync(ulong id, bool cut)
+    {
+        foreach (var other in Running.Keys.Where(o => o != id))
+        {
+            await SetLinkAsync(id, other, cut);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var id in Running.Keys.ToList())
+        {
+            await StopMemberAsync(id);
+        }
+
+        foreach (var spec in Specs)
+        {
+            TestEnvironment.DeleteDirectory(spec.DataDirectory);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using ActorKv.Compat.Tests.Fixtures;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace ActorKv.Compat.Tests;
+
+/// <summary>Membership changes through Raft, on in-process clusters, with etcdctl and the gRPC API.</summary>
+public sealed partial class MembershipTests
+{
+    [GeneratedRegex("Member ([0-9a-f]+) added to cluster")]
+    private static partial Regex MemberAdded();
+
+    private static async Task<T> Retry<T>(Func<Task<T>> call, string what)
+    {
+        T result = default!;
+        await TestEnvironment.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                result = await call();
+                return true;
+            }
+            catch (RpcException error) when (error.StatusCode is StatusCode.FailedPrecondition or StatusCode.Unavailable)
+            {
+                return false; // a learner not in sync yet, a change in progress, an election
+            }
+        }, TimeSpan.FromSeconds(30), what);
+        return result;
+    }
+
+    /// <summary>Writes without pause through every running member until stopped; records what was acknowledged.</summary>
+    private sealed class Writer(InProcessCluster cluster)
+    {
+        public ConcurrentDictionary<string, string> Acknowledged { get; } = new();
+
+        public async Task RunAsync(CancellationToken stop)
+        {
+            var i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var members = cluster.Running.Values.ToList();
+                var member = members[i % members.Count];
+                var key = $"w/{i:D5}";
+                try
+                {
+                    using var channel = GrpcChannel.ForAddress(member.Url);
+                    await new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8("v" + i) }, deadline: DateTime.UtcNow.AddSeconds(5));
+                    Acknowledged[key] = "v" + i;
+                }
+                catch (RpcException)
+                {
+                    // Not acknowledged: may or may not be applied; never checked.
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The member stopped under us.
+                }
+
+                i++;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_learner_added_with_etcdctl_under_writes_catches_up_is_promoted_and_a_removed_member_leaves()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        await cluster.WaitForLeaderAsync();
+        var writer = new Writer(cluster);
+        using var stop = new CancellationTokenSource();
+        var writing = writer.RunAsync(stop.Token);
+
+        var joinerSpec = InProcessCluster.NewSpec(0, "n4");
+        var added = await Etcdctl.RunAsync(cluster.Member(1).Endpoint, ["member", "add", "n4", "--learner", "--peer-urls=" + joinerSpec.PeerUrl]);
+        Assert.True(added.ExitCode == 0, added.Stderr);
+        var id = Convert.ToUInt64(MemberAdded().Match(added.Stdout).Groups[1].Value, 16);
+        Assert.Contains($"ETCD_INITIAL_CLUSTER_STATE=\"existing\"", added.Stdout);
+
+        var listed = await Etcdctl.RunAsync(cluster.Member(2).Endpoint, ["member", "list"]);
+        Assert.Contains($"{id:x}, unstarted, , {joinerSpec.PeerUrl}, , true", listed.Stdout);
+
+        var joiner = await cluster.JoinAsync(joinerSpec with { Id = id });
+        // The new member publishes its name once it has caught up with the membership.
+        await TestEnvironment.WaitUntilAsync(async () =>
+        {
+            var list = await Etcdctl.RunAsync(cluster.Member(3).Endpoint, ["member", "list"]);
+            return list.Stdout.Contains($"{id:x}, started, n4, {joinerSpec.PeerUrl}, 127.0.0.1:{joinerSpec.ClientPort}, true");
+        }, TimeSpan.FromSeconds(30), "the learner to start and publish its name");
+
+        using (var channel = GrpcChannel.ForAddress(cluster.Member(2).Url))
+        {
+            var members = new Cluster.ClusterClient(channel);
+            var promoted = await Retry(() => members.MemberPromoteAsync(new MemberPromoteRequest { ID = id }).ResponseAsync, "the learner to be promoted");
+            Assert.False(promoted.Members.Single(m => m.ID == id).IsLearner);
+            var removed = await Retry(() => members.MemberRemoveAsync(new MemberRemoveRequest { ID = 1 }).ResponseAsync, "member 1 to be removed");
+            Assert.Equal([2UL, 3UL, id], removed.Members.Select(m => m.ID).Order());
+        }
+
+        // Member 1 is out of the cluster; with it stopped, three voters remain.
+        await cluster.StopMemberAsync(1);
+        await cluster.WaitForLeaderAsync();
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stop.CancelAsync();
+        await writing;
+        Assert.NotEmpty(writer.Acknowledged);
+
+        // Every acknowledged write is on the new member (a linearizable read through it).
+        using (var channel = GrpcChannel.ForAddress(joiner.Url))
+        {
+            var kv = new KV.KVClient(channel);
+            var all = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("w/"), RangeEnd = ByteString.CopyFromUtf8("w0") });
+            var stored = all.Kvs.ToDictionary(kv => kv.Key.ToStringUtf8(), kv => kv.Value.ToStringUtf8());
+            foreach (var (key, value) in writer.Acknowledged)
+            {
+                Assert.Equal(value, stored.GetValueOrDefault(key));
+            }
+        }
+
+        await cluster.PutAsync("last", "x");
+        var hashes = new List<uint>();
+        foreach (var member in cluster.Running.Values)
+        {
+            await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, "last") == "x", TimeSpan.FromSeconds(10), "every member to apply the last write");
+            using var channel = GrpcChannel.ForAddress(member.Url);
+            hashes.Add((await new Maintenance.MaintenanceClient(channel).HashKVAsync(new HashKVRequest())).Hash);
+        }
+
+        Assert.Single(hashes.Distinct());
+    }
+
+    [Fact]
+    public async Task Bad_membership_requests_get_etcds_errors_and_change_nothing()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        await cluster.WaitForLeaderAsync();
+        using var channel = GrpcChannel.ForAddress(cluster.Member(1).Url);
+        var members = new Cluster.ClusterClient(channel);
+
+        async Task Refused(Func<Task> call, StatusCode code, string message)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(call);
+            Assert.Equal((code, message), (error.StatusCode, error.Status.Detail));
+        }
+
+        await Refused(() => members.MemberRemoveAsync(new MemberRemoveRequest { ID = 0xdead }).ResponseAsync, StatusCode.NotFound, "etcdserver: member not found");
+        await Refused(() => members.MemberUpdateAsync(new MemberUpdateRequest { ID = 0xdead, PeerURLs = { "http://127.0.0.1:1" } }).ResponseAsync, StatusCode.NotFound, "etcdserver: member not found");
+        await Refused(() => members.MemberPromoteAsync(new MemberPromoteRequest { ID = 2 }).ResponseAsync, StatusCode.FailedPrecondition, "etcdserver: can only promote a learner member");
+        await Refused(() => members.MemberAddAsync(new MemberAddRequest { PeerURLs = { cluster.Spec(2).PeerUrl } }).ResponseAsync, StatusCode.FailedPrecondition, "etcdserver: Peer URLs already exists");
+        await Refused(() => members.MemberAddAsync(new MemberAddRequest { PeerURLs = { "not a url" } }).ResponseAsync, StatusCode.InvalidArgument, "etcdserver: given member URLs are invalid");
+        await Refused(() => members.MemberUpdateAsync(new MemberUpdateRequest { ID = 2, PeerURLs = { cluster.Spec(3).PeerUrl } }).ResponseAsync, StatusCode.FailedPrecondition, "etcdserver: Peer URLs already exists");
+
+        // One learner at a time, as etcd 3.4; a learner that never started is not in sync.
+        var learner = await members.MemberAddAsync(new MemberAddRequest { PeerURLs = { $"http://127.0.0.1:{TestEnvironment.FreePort()}" }, IsLearner = true });
+        Assert.Equal("", learner.Member.Name);
+        await Refused(() => members.MemberAddAsync(new MemberAddRequest { PeerURLs = { $"http://127.0.0.1:{TestEnvironment.FreePort()}" }, IsLearner = true }).ResponseAsync, StatusCode.FailedPrecondition, "etcdserver: too many learner members in cluster");
+        await Refused(() => members.MemberPromoteAsync(new MemberPromoteRequest { ID = learner.Member.ID }).ResponseAsync, StatusCode.FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader");
+
+        // Removed ids are gone for good.
+        await members.MemberRemoveAsync(new MemberRemoveRequest { ID = learner.Member.ID });
+        await Refused(() => members.MemberRemoveAsync(new MemberRemoveRequest { ID = learner.Member.ID }).ResponseAsync, StatusCode.NotFound, "etcdserver: member not found");
+
+        // Two voters added but never started: removing a started voter would leave 2 started of 4.
+        var unstarted1 = await members.MemberAddAsync(new MemberAddRequest { PeerURLs = { $"http://127.0.0.1:{TestEnvironment.FreePort()}" } });
+        var unstarted2 = await members.MemberAddAsync(new MemberAddRequest { PeerURLs = { $"http://127.0.0.1:{TestEnvironment.FreePort()}" } });
+        await Refused(() => members.MemberRemoveAsync(new MemberRemoveRequest { ID = 3 }).ResponseAsync, StatusCode.FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members");
+        await members.MemberRemoveAsync(new MemberRemoveRequest { ID = unstarted1.Member.ID });
+        await members.MemberRemoveAsync(new MemberRemoveRequest { ID = unstarted2.Member.ID });
+
+        var list = await members.MemberListAsync(new MemberListRequest());
+        Assert.Equal([1UL, 2UL, 3UL], list.Members.Select(m => m.ID).Order());
+        await cluster.PutAsync("still", "writable");
+    }
+
+    [Fact]
+    public async Task A_five_member_cluster_survives_two_failures_including_the_leader_and_stops_at_three()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(5);
+        var leader = await cluster.WaitForLeaderAsync();
+        await cluster.PutAsync("before", "1");
+
+        await cluster.StopMemberAsync(leader);
+        await cluster.StopMemberAsync(leader % 5 + 1);
+        await cluster.PutAsync("after-two", "2");
+        await cluster.WaitForLeaderAsync();
+        foreach (var member in cluster.Running.Values)
+        {
+            using var channel = GrpcChannel.ForAddress(member.Url);
+            var read = await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("after-two") }, deadline: DateTime.UtcNow.AddSeconds(10));
+            Assert.Equal("2", read.Kvs.Single().Value.ToStringUtf8());
+        }
+
+        // A third failure leaves two of five: no quorum, so no write is acknowledged.
+        await cluster.StopMemberAsync(cluster.Running.Keys.First());
+        using (var channel = GrpcChannel.ForAddress(cluster.Running.Values.First().Url))
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("no-quorum"), Value = ByteString.CopyFromUtf8("x") }, deadline: DateTime.UtcNow.AddSeconds(15)).ResponseAsync);
+            Assert.Equal((StatusCode.Unavailable, "etcdserver: request timed out"), (error.StatusCode, error.Status.Detail));
+        }
+    }
+}
