@@ -41,10 +41,10 @@ public sealed class NodeGuardian : ReceiveActor
         }
 
         var apply = Context.ActorOf(
-            ApplyActor.Props(store, engine, waiters, usage, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, StorageDispatcher),
+            ApplyActor.Props(store, engine, waiters, usage, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, StorageDispatcher),
             "apply");
         var log = settings.Cluster.Replicated
-            ? Context.ActorOf(RaftActor.Props(settings.Cluster, apply, waiters, raftStatus, meta.AppliedIndex, membership), "raft")
+            ? Context.ActorOf(RaftActor.Props(settings.Cluster, apply, store, waiters, raftStatus, meta.AppliedIndex, membership), "raft")
             : Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
         var gateway = Context.ActorOf(GatewayActor.Props(log), "gateway");
         Receive<GetGateway>(_ => Sender.Tell(gateway));

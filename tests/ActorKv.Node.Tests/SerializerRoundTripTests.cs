@@ -2,6 +2,7 @@ using ActorKv.Node.Configuration;
 using ActorKv.Node.Raft;
 using ActorKv.Node.Serialization;
 using ActorKv.Protocol.Log;
+using ActorKv.Protocol.Membership;
 using ActorKv.Protocol.Raft;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
@@ -33,7 +34,25 @@ public sealed class SerializerRoundTripTests() : TestKit(ActorKvSettings.Referen
         }.ToWire(),
         new RaftReadyPersisted { HardState = new RaftHardState { Term = 3, Vote = 2, Commit = 9 }, Entries = { new RaftEntry { Term = 3, Index = 10, Data = ByteString.CopyFromUtf8("x") } } },
         new RaftLogSnapshot { HardState = new RaftHardState { Term = 1 }, Snapshot = new RaftSnapshot { Index = 5, Term = 1 } },
-        new WriteRequest { Id = 77, Put = new PutRequest { Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFromUtf8("v"), PrevKv = true } },
+        new WriteRequest { Id = 77, Proposer = 3, Put = new PutRequest { Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFromUtf8("v"), PrevKv = true } },
+        new MembershipProposal
+        {
+            Change = new MembershipChange
+            {
+                Kind = MembershipChange.Types.Kind.AddLearner,
+                Member = new ActorKv.Protocol.Membership.Member { Id = 0xfeed, PeerUrls = { "http://127.0.0.1:2410" } },
+                Proposer = 2,
+                RequestId = 99,
+            },
+        },
+        new MembershipRefused { RequestId = 99, Code = 9, Message = "etcdserver: can only promote a learner member" },
+        new SnapshotChunk
+        {
+            TransferId = 5, Sequence = 2, From = 1, To = 4, Term = 3, Last = true,
+            Metadata = new RaftSnapshot { Index = 150, Term = 3, ConfState = new RaftConfState { Voters = { 1, 2, 3 }, Learners = { 4 } } },
+            Records = { new SnapshotRecord { Database = 1, Key = ByteString.CopyFrom(1, 2), Value = ByteString.CopyFromUtf8("v") } },
+        },
+        new SnapshotChunkAck { TransferId = 5, Sequence = 2, Refused = true },
     };
 
     [Theory]

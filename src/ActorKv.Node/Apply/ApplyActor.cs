@@ -5,6 +5,7 @@ using ActorKv.Node.Membership;
 using ActorKv.Node.Raft;
 using ActorKv.Protocol;
 using ActorKv.Protocol.Log;
+using ActorKv.Protocol.Raft;
 using ActorKv.Storage.Lmdb;
 using Akka.Actor;
 using Akka.Event;
@@ -22,7 +23,7 @@ namespace ActorKv.Node.Apply;
 /// the log after a crash is idempotent. Runs on its own pinned thread: every commit blocks.
 /// Physical compaction runs here too, in bounded steps between batches.
 /// </summary>
-public sealed class ApplyActor : ReceiveActor, IWithTimers
+public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     private readonly LmdbMvccStore store;
     private readonly MvccEngine engine;
@@ -42,14 +43,22 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    public IStash Stash { get; set; } = null!;
+
+    private readonly TimeSpan snapshotTimeout;
+
+    /// <summary>The store being replaced by a leader's snapshot, while its chunks arrive.</summary>
+    private (LmdbStoreImport Import, ulong TransferId, ulong NextSequence, int Thread)? install;
+
     /// <summary>Where the running physical compaction resumes; null when none runs.</summary>
     private byte[]? compactionResumeKey;
 
     /// <summary>physical=true compactions answer only when their history is gone.</summary>
     private readonly List<(long Revision, ulong Id, CompactionResponse Response)> physicalCompactionWaiters = [];
 
-    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys)
+    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout)
     {
+        this.snapshotTimeout = snapshotTimeout;
         this.store = store;
         this.engine = engine;
         this.waiters = waiters;
@@ -57,7 +66,15 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
         this.batchLimit = batchLimit;
         this.batchInterval = batchInterval;
         this.compactionBatchKeys = compactionBatchKeys;
+        Applying();
+    }
 
+    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, batchLimit, batchInterval, compactionBatchKeys, snapshotTimeout))
+            .WithDispatcher(dispatcher);
+
+    private void Applying()
+    {
         Receive<LogProtocol.CommittedEntries>(committed =>
         {
             // The log (Raft or the single-node log) wants to know how far apply has got.
@@ -67,11 +84,131 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
         });
         Receive<ApplyProtocol.FlushTick>(_ => Flush());
         Receive<ApplyProtocol.CompactionTick>(_ => StepCompaction());
+        Receive<ApplyProtocol.InstallSnapshotChunk>(InstallChunk);
     }
 
-    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, batchLimit, batchInterval, compactionBatchKeys))
-            .WithDispatcher(dispatcher);
+    /// <summary>
+    /// While a snapshot's chunks arrive the import holds the store's writer: everything else
+    /// waits in the stash until the import commits or is given up.
+    /// </summary>
+    private void Installing()
+    {
+        Receive<ApplyProtocol.InstallSnapshotChunk>(InstallChunk);
+        Receive<ApplyProtocol.InstallTimeout>(timeout => timeout.TransferId == install?.TransferId, timeout =>
+        {
+            logger.Warning("Snapshot transfer {0:x} stalled; the store stays as it was", timeout.TransferId);
+            AbortInstall();
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void InstallChunk(ApplyProtocol.InstallSnapshotChunk message)
+    {
+        // The Raft actor forwards chunks and must hear when the store is installed.
+        log = Sender;
+        var chunk = message.Chunk;
+        try
+        {
+            if (chunk.Sequence == 0)
+            {
+                AbortInstall();
+                ulong applied;
+                using (var view = store.BeginRead())
+                {
+                    applied = view.Meta.AppliedIndex;
+                }
+
+                if (chunk.Metadata.Index <= applied)
+                {
+                    // Installing it would take the store back to an older state.
+                    message.AckTo.Tell(new SnapshotChunkAck { TransferId = chunk.TransferId, Sequence = 0, Refused = true });
+                    return;
+                }
+
+                logger.Info("Receiving a snapshot at index {0} from member {1:x} (transfer {2:x}); applied here: {3}", chunk.Metadata.Index, chunk.From, chunk.TransferId, applied);
+                install = (store.BeginImport(), chunk.TransferId, 0, Environment.CurrentManagedThreadId);
+                Become(Installing);
+            }
+
+            if (install is not { } current || current.TransferId != chunk.TransferId || current.NextSequence != chunk.Sequence)
+            {
+                return; // not the transfer under way, or a chunk out of order: its sender times out
+            }
+
+            if (current.Thread != Environment.CurrentManagedThreadId)
+            {
+                // LMDB's write transaction belongs to the thread that began it (the pinned dispatcher keeps one).
+                throw new InvalidOperationException("the apply actor moved to another thread during a snapshot install");
+            }
+
+            foreach (var record in chunk.Records)
+            {
+                current.Import.Write(new StoreRecord((int)record.Database, record.Key.ToByteArray(), record.Value.ToByteArray()));
+            }
+
+            install = current with { NextSequence = current.NextSequence + 1 };
+            Timers.StartSingleTimer(ApplyProtocol.InstallTimeout.Key, new ApplyProtocol.InstallTimeout(chunk.TransferId), snapshotTimeout);
+            if (chunk.Last)
+            {
+                current.Import.Commit();
+                FinishInstall(chunk);
+            }
+
+            message.AckTo.Tell(new SnapshotChunkAck { TransferId = chunk.TransferId, Sequence = chunk.Sequence });
+        }
+        catch (Exception error)
+        {
+            logger.Error(error, "Installing snapshot chunk {0} of transfer {1:x} failed; the store stays as it was", chunk.Sequence, chunk.TransferId);
+            AbortInstall();
+        }
+    }
+
+    private void FinishInstall(SnapshotChunk last)
+    {
+        install!.Value.Import.Dispose();
+        install = null;
+        Timers.Cancel(ApplyProtocol.InstallTimeout.Key);
+        MvccMeta meta;
+        using (var view = store.BeginRead())
+        {
+            meta = view.Meta;
+            membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
+        }
+
+        logger.Info("Installed the snapshot at index {0} from member {1:x}: revision {2}", meta.AppliedIndex, last.From, meta.CurrentRevision);
+        PublishUsage();
+        compactionResumeKey = null;
+        if (meta.CompactionPending)
+        {
+            StartCompaction();
+        }
+        else
+        {
+            AnswerPhysicalCompactionWaiters(meta.PhysicallyCompactedRevision);
+        }
+
+        log.Tell(new RaftProtocol.SnapshotInstalled(last.From, last.Term, last.Metadata, membership));
+        Become(Applying);
+        Stash.UnstashAll();
+    }
+
+    private void AbortInstall()
+    {
+        if (install is { } current)
+        {
+            current.Import.Dispose();
+            install = null;
+            Timers.Cancel(ApplyProtocol.InstallTimeout.Key);
+            Become(Applying);
+            Stash.UnstashAll();
+        }
+    }
+
+    protected override void PostStop()
+    {
+        install?.Import.Dispose();
+        base.PostStop();
+    }
 
     protected override void PreStart()
     {
@@ -329,6 +466,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
         }
 
         PublishUsage();
+        AnswerPhysicalCompactionWaiters(physicallyCompacted);
+    }
+
+    private void AnswerPhysicalCompactionWaiters(long physicallyCompacted) =>
         physicalCompactionWaiters.RemoveAll(waiter =>
         {
             if (waiter.Revision > physicallyCompacted)
@@ -339,7 +480,6 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers
             waiters.Complete(waiter.Id, waiter.Response);
             return true;
         });
-    }
 
     private void PublishUsage() => usage.Update(store.SizeBytes, store.SizeInUseBytes);
 }

@@ -1,3 +1,6 @@
+using ActorKv.Protocol.Raft;
+using Akka.Actor;
+
 namespace ActorKv.Node.Apply;
 
 public static class ApplyProtocol
@@ -12,5 +15,14 @@ public static class ApplyProtocol
     public sealed record CompactionTick
     {
         public static readonly CompactionTick Instance = new();
+    }
+
+    /// <summary>A chunk of a leader's store to install; acknowledgements go to <paramref name="AckTo"/> (the sender).</summary>
+    public sealed record InstallSnapshotChunk(SnapshotChunk Chunk, IActorRef AckTo);
+
+    /// <summary>No chunk of the transfer under way has come for the snapshot timeout.</summary>
+    public sealed record InstallTimeout(ulong TransferId)
+    {
+        public const string Key = "install-timeout";
     }
 }

@@ -17,7 +17,12 @@ public sealed record ClusterSettings(
     long MaxAppendBytes,
     int MaxInflightAppends,
     bool PreVote,
-    bool CheckQuorum)
+    bool CheckQuorum,
+    long SnapshotCount,
+    long SnapshotCatchUpEntries,
+    int SnapshotChunkBytes,
+    int SnapshotChunkWindow,
+    TimeSpan SnapshotTimeout)
 {
     /// <summary>True when the node runs Raft (a node id is set), even as a cluster of one.</summary>
     public bool Replicated => NodeId != 0;
@@ -49,7 +54,12 @@ public sealed record ClusterSettings(
             MaxAppendBytes: cluster.GetByteSize("max-append-bytes") ?? throw new ConfigurationException("actorkv.cluster.max-append-bytes must be a size"),
             MaxInflightAppends: cluster.GetInt("max-inflight-appends"),
             PreVote: cluster.GetBoolean("pre-vote"),
-            CheckQuorum: cluster.GetBoolean("check-quorum"));
+            CheckQuorum: cluster.GetBoolean("check-quorum"),
+            SnapshotCount: cluster.GetLong("snapshot-count"),
+            SnapshotCatchUpEntries: cluster.GetLong("snapshot-catchup-entries"),
+            SnapshotChunkBytes: checked((int)(cluster.GetByteSize("snapshot-chunk-bytes") ?? throw new ConfigurationException("actorkv.cluster.snapshot-chunk-bytes must be a size"))),
+            SnapshotChunkWindow: cluster.GetInt("snapshot-chunk-window"),
+            SnapshotTimeout: cluster.GetTimeSpan("snapshot-timeout"));
         settings.Validate();
         return settings;
     }
@@ -74,6 +84,16 @@ public sealed record ClusterSettings(
         if (MaxAppendBytes <= 0 || MaxAppendBytes > 1 << 20)
         {
             throw new ConfigurationException("actorkv.cluster.max-append-bytes must be between 1 byte and 1 MiB (an append must fit in one Akka.Remote frame)");
+        }
+
+        if (SnapshotCount <= 0 || SnapshotCatchUpEntries < 0 || SnapshotChunkWindow <= 0 || SnapshotTimeout <= TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorkv.cluster: snapshot-count, snapshot-chunk-window and snapshot-timeout must be positive, snapshot-catchup-entries not negative");
+        }
+
+        if (SnapshotChunkBytes <= 0 || SnapshotChunkBytes > 2 << 20)
+        {
+            throw new ConfigurationException("actorkv.cluster.snapshot-chunk-bytes must be between 1 byte and 2 MiB (a chunk must fit in one Akka.Remote frame)");
         }
 
         if (HeartbeatTicks <= 0 || ElectionTicks <= HeartbeatTicks || TickInterval <= TimeSpan.Zero)

@@ -6,6 +6,7 @@ using ActorKv.Protocol.Log;
 using ActorKv.Protocol.Membership;
 using ActorKv.Protocol.Raft;
 using ActorKv.Raft;
+using ActorKv.Storage.Lmdb;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -24,12 +25,15 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 {
     private readonly ClusterSettings cluster;
     private readonly IActorRef apply;
+    private readonly LmdbMvccStore store;
     private readonly ProposalWaiters waiters;
     private readonly RaftStatus status;
     private readonly ulong mvccAppliedIndex;
     private readonly MemoryStorage storage = new();
     private readonly Dictionary<ulong, IActorRef> peers = [];
     private readonly Dictionary<ulong, string> peerPaths = [];
+    private readonly Dictionary<ulong, IActorRef> snapshotSenders = [];
+    private ulong snapshotTransfers;
     private int peerGeneration;
 
     /// <summary>The membership as of the applied index: who the peers are and where.</summary>
@@ -57,9 +61,10 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private ulong appliedIndex;
     private bool readyScheduled;
 
-    public RaftActor(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
+    public RaftActor(ClusterSettings cluster, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
     {
         this.cluster = cluster;
+        this.store = store;
         membership = appliedMembership;
         this.apply = apply;
         this.waiters = waiters;
@@ -146,7 +151,61 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             appliedIndex = Math.Max(appliedIndex, applied.Index);
             status.PublishApplied(appliedIndex);
             ReleaseReads();
+            MaybeCompactLog();
         });
+        Command<SnapshotChunk>(chunk =>
+        {
+            // Only the leader of a term at least ours may replace the store.
+            if (chunk.To == cluster.NodeId && chunk.Term >= Core.Term && Core.Role != RaftRole.Leader)
+            {
+                apply.Tell(new Apply.ApplyProtocol.InstallSnapshotChunk(chunk, Sender));
+            }
+        });
+        Command<RaftProtocol.SnapshotInstalled>(installed =>
+        {
+            membership = installed.Membership;
+            status.CountSnapshotInstalled();
+            UpdatePeers();
+            appliedIndex = Math.Max(appliedIndex, installed.Metadata.Index);
+            status.PublishApplied(appliedIndex);
+            // Raft now learns of it as etcd's raft does of a snapshot message from the leader.
+            Step(new ActorKv.Raft.Message
+            {
+                Type = MessageType.Snapshot,
+                From = installed.Leader,
+                To = cluster.NodeId,
+                Term = installed.Term,
+                Snapshot = installed.Metadata.FromWire(),
+            });
+            ReleaseReads();
+            ScheduleReady();
+        });
+        Command<SnapshotSender.Finished>(finished =>
+        {
+            snapshotSenders.Remove(finished.Peer);
+            if (finished.Succeeded)
+            {
+                status.CountSnapshotSent();
+            }
+
+            if (Core.Role == RaftRole.Leader)
+            {
+                Core.ReportSnapshot(finished.Peer, finished.Succeeded);
+                ScheduleReady();
+            }
+        });
+        Command<SaveSnapshotSuccess>(saved =>
+        {
+            // The WAL up to the snapshot is no longer needed: the snapshot holds its log.
+            DeleteMessages(saved.Metadata.SequenceNr);
+            DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
+            log.Info("Raft log compacted: WAL snapshot at index {0} (sequence {1}); the log keeps entries from {2}", storage.Snapshot.Metadata.Index, saved.Metadata.SequenceNr, storage.FirstIndex);
+        });
+        Command<SaveSnapshotFailure>(failed => log.Error(failed.Cause, "Saving the WAL snapshot failed; the WAL keeps its entries"));
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(failed => log.Warning("Deleting WAL entries failed: {0}", failed.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failed => log.Warning("Deleting old WAL snapshots failed: {0}", failed.Cause.Message));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -155,8 +214,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private RaftCore Core => core ?? throw new InvalidOperationException("the Raft core is not started before recovery completes");
 
-    public static Props Props(ClusterSettings cluster, IActorRef apply, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
-        Akka.Actor.Props.Create(() => new RaftActor(cluster, apply, waiters, status, mvccAppliedIndex, appliedMembership));
+    public static Props Props(ClusterSettings cluster, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, apply, store, waiters, status, mvccAppliedIndex, appliedMembership));
 
     /// <summary>
     /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
@@ -243,6 +302,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             Applied = Math.Min(mvccAppliedIndex, hardState.Commit),
         });
         UpdatePeers();
+        status.PublishLogSnapshot(storage.Snapshot.Metadata.Index);
         log.Info("Raft node {0} starts at term {1}, commit {2}, last index {3}, applied {4}", cluster.NodeId, Core.Term, Core.Committed, Core.LastIndex, Core.Applied);
         Timers.StartPeriodicTimer(RaftProtocol.Tick.Instance, RaftProtocol.Tick.Instance, cluster.TickInterval);
         ScheduleReady();
@@ -336,6 +396,51 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         {
             Refuse(EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership change refused, retry: " + dropped.Message));
         }
+    }
+
+    /// <summary>
+    /// Raft wants a peer to receive a snapshot: what it gets is this member's MVCC store as of
+    /// now (at least as new as the log's snapshot), streamed by a <see cref="SnapshotSender"/>.
+    /// </summary>
+    private void SendSnapshot(ulong peer)
+    {
+        if (snapshotSenders.ContainsKey(peer) || !peerPaths.TryGetValue(peer, out var path))
+        {
+            return;
+        }
+
+        var transferId = ((ulong)cluster.NodeId << 32) ^ (ulong)Environment.TickCount64 ^ ++snapshotTransfers;
+        snapshotSenders[peer] = Context.ActorOf(
+            SnapshotSender.Props(store, path, transferId, cluster.NodeId, peer, Core.Term, cluster.SnapshotChunkBytes, cluster.SnapshotChunkWindow, cluster.SnapshotTimeout, NodeGuardian.StorageDispatcher),
+            $"snapshot-to-{peer:x}-{snapshotTransfers}");
+    }
+
+    /// <summary>
+    /// Log compaction: once snapshot-count entries are applied past the last snapshot, the log up
+    /// to the applied index (less the catch-up entries kept for slightly slow followers) goes, and
+    /// the WAL is rewritten as one Akka.Persistence snapshot of what remains.
+    /// </summary>
+    private void MaybeCompactLog()
+    {
+        var snapshotIndex = storage.Snapshot.Metadata.Index;
+        var index = Math.Min(appliedIndex, storage.LastIndex);
+        if (index < snapshotIndex + (ulong)cluster.SnapshotCount)
+        {
+            return;
+        }
+
+        storage.CreateSnapshot(index, membership.ConfState, []);
+        var compactTo = index > (ulong)cluster.SnapshotCatchUpEntries ? index - (ulong)cluster.SnapshotCatchUpEntries : 0;
+        if (compactTo >= storage.FirstIndex)
+        {
+            storage.Compact(compactTo);
+        }
+
+        var walSnapshot = new RaftLogSnapshot { HardState = storage.HardState.ToWire(), Snapshot = storage.Snapshot.ToWire() };
+        // A restart begins at the snapshot, as etcd's does: only entries after it are kept.
+        walSnapshot.Entries.AddRange(storage.AllEntries.Where(e => e.Index > index).Select(RaftWire.ToWire));
+        SaveSnapshot(walSnapshot);
+        status.PublishLogSnapshot(index);
     }
 
     /// <summary>etcd promotes a learner only once its log is within 90% of the leader's.</summary>
@@ -506,7 +611,11 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     {
         foreach (var message in ready.Messages)
         {
-            if (peers.TryGetValue(message.To, out var peer))
+            if (message.Type == MessageType.Snapshot)
+            {
+                SendSnapshot(message.To);
+            }
+            else if (peers.TryGetValue(message.To, out var peer))
             {
                 peer.Tell(message.ToWire());
             }

@@ -42,6 +42,12 @@ public static class RaftProtocol
     /// </summary>
     public sealed record MembershipApplied(ulong Index, ConfChange? Accepted, ClusterMembership Membership);
 
+    /// <summary>
+    /// The apply side has replaced the store by a leader's snapshot: Raft must now take the
+    /// snapshot as its log's start (<paramref name="Metadata"/>), as if the leader had sent it.
+    /// </summary>
+    public sealed record SnapshotInstalled(ulong Leader, ulong Term, ActorKv.Protocol.Raft.RaftSnapshot Metadata, ClusterMembership Membership);
+
     /// <summary>The apply side has applied the log up to <paramref name="Index"/>.</summary>
     public sealed record Applied(ulong Index);
 }

@@ -27,4 +27,23 @@ public sealed class RaftStatus
     }
 
     public void PublishApplied(ulong index) => Interlocked.Exchange(ref applied, (long)index);
+
+    private long logSnapshotIndex;
+    private long snapshotsInstalled;
+    private long snapshotsSent;
+
+    /// <summary>The index of the newest log snapshot: the log before it is compacted away.</summary>
+    public ulong LogSnapshotIndex => (ulong)Interlocked.Read(ref logSnapshotIndex);
+
+    /// <summary>Leader stores this member installed since it started.</summary>
+    public long SnapshotsInstalled => Interlocked.Read(ref snapshotsInstalled);
+
+    /// <summary>Snapshot transfers this member completed to others since it started.</summary>
+    public long SnapshotsSent => Interlocked.Read(ref snapshotsSent);
+
+    public void PublishLogSnapshot(ulong index) => Interlocked.Exchange(ref logSnapshotIndex, (long)index);
+
+    public void CountSnapshotInstalled() => Interlocked.Increment(ref snapshotsInstalled);
+
+    public void CountSnapshotSent() => Interlocked.Increment(ref snapshotsSent);
 }

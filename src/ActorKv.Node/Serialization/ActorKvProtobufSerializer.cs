@@ -24,6 +24,8 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
         [typeof(WriteRequest)] = "WR",
         [typeof(MembershipProposal)] = "MP",
         [typeof(MembershipRefused)] = "MF",
+        [typeof(SnapshotChunk)] = "SC",
+        [typeof(SnapshotChunkAck)] = "SA",
     };
 
     private static readonly Dictionary<string, MessageParser> ParserByManifest = new()
@@ -34,6 +36,8 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
         ["WR"] = WriteRequest.Parser,
         ["MP"] = MembershipProposal.Parser,
         ["MF"] = MembershipRefused.Parser,
+        ["SC"] = SnapshotChunk.Parser,
+        ["SA"] = SnapshotChunkAck.Parser,
     };
 
     public override int Identifier => SerializerId;

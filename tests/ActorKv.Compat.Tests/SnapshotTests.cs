@@ -1,0 +1,96 @@
+using ActorKv.Compat.Tests.Fixtures;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Net.Client;
+
+namespace ActorKv.Compat.Tests;
+
+/// <summary>Log compaction and snapshot transfer on an in-process cluster with a small snapshot-count.</summary>
+public sealed class SnapshotTests
+{
+    /// <summary>Compaction every 20 entries keeping 5; chunks of 4 KiB, so a store takes many.</summary>
+    private const string SmallSnapshots = $$"""
+        {{InProcessCluster.Throttled}}
+        actorkv.cluster {
+          snapshot-count = 20
+          snapshot-catchup-entries = 5
+          snapshot-chunk-bytes = 4KiB
+        }
+        """;
+
+    private static async Task PutManyAsync(ActorKvInProcess member, string prefix, int count)
+    {
+        using var channel = GrpcChannel.ForAddress(member.Url);
+        var kv = new KV.KVClient(channel);
+        var value = ByteString.CopyFrom(new byte[1000]);
+        for (var i = 0; i < count; i++)
+        {
+            await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"{prefix}/{i:D4}"), Value = value }, deadline: DateTime.UtcNow.AddSeconds(10));
+        }
+    }
+
+    private static async Task<List<uint>> HashesAfterAsync(InProcessCluster cluster, string key)
+    {
+        await cluster.PutAsync(key, "x");
+        var hashes = new List<uint>();
+        foreach (var member in cluster.Running.Values)
+        {
+            await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, key) == "x", TimeSpan.FromSeconds(30), $"every member to apply {key}");
+            using var channel = GrpcChannel.ForAddress(member.Url);
+            hashes.Add((await new Maintenance.MaintenanceClient(channel).HashKVAsync(new HashKVRequest())).Hash);
+        }
+
+        return hashes;
+    }
+
+    [Fact]
+    public async Task A_member_behind_the_compacted_log_receives_the_store_and_members_restart_from_compacted_wals()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots);
+        var leader = await cluster.WaitForLeaderAsync();
+        var follower = leader % 3 + 1;
+        await cluster.IsolateAsync(follower, cut: true);
+
+        await PutManyAsync(cluster.Member(leader), "cut", 150);
+        var leaderRaft = cluster.Member(leader).Server.Node.Raft;
+        var followerRaft = cluster.Member(follower).Server.Node.Raft;
+        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(leaderRaft.LogSnapshotIndex > followerRaft.Applied + 5), TimeSpan.FromSeconds(10), "the leader to compact past what the follower has");
+
+        await cluster.IsolateAsync(follower, cut: false);
+        await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), "cut/0149") is not null, TimeSpan.FromSeconds(30), "the follower to catch up");
+        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(followerRaft.SnapshotsInstalled >= 1), TimeSpan.FromSeconds(5), "Raft on the follower to take the installed store");
+        Assert.True(leaderRaft.SnapshotsSent >= 1);
+        Assert.Single((await HashesAfterAsync(cluster, "after-heal")).Distinct());
+
+        // Every member restarts from its compacted WAL and its store, and the cluster goes on.
+        foreach (var id in cluster.Running.Keys.ToList())
+        {
+            await cluster.StopMemberAsync(id);
+            await cluster.StartMemberAsync(id);
+        }
+
+        await PutManyAsync(cluster.Member(await cluster.WaitForLeaderAsync()), "restarted", 30);
+        Assert.Single((await HashesAfterAsync(cluster, "after-restart")).Distinct());
+    }
+
+    [Fact]
+    public async Task A_member_added_after_the_log_was_compacted_starts_from_the_leaders_store()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots);
+        var leader = await cluster.WaitForLeaderAsync();
+        await PutManyAsync(cluster.Member(leader), "old", 100);
+
+        var joiner = InProcessCluster.NewSpec(0, "n4");
+        using (var channel = GrpcChannel.ForAddress(cluster.Member(leader).Url))
+        {
+            var added = await new Cluster.ClusterClient(channel).MemberAddAsync(new MemberAddRequest { PeerURLs = { joiner.PeerUrl }, IsLearner = true });
+            joiner = joiner with { Id = added.Member.ID };
+        }
+
+        var member = await cluster.JoinAsync(joiner);
+        await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, "old/0099") is not null, TimeSpan.FromSeconds(30), "the new member to catch up");
+        // The store is installed before Raft hears of it.
+        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(member.Server.Node.Raft.SnapshotsInstalled >= 1), TimeSpan.FromSeconds(5), "Raft on the new member to take the installed store");
+        Assert.Single((await HashesAfterAsync(cluster, "after-join")).Distinct());
+    }
+}
