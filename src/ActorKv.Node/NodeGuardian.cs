@@ -3,6 +3,7 @@ using ActorKv.Node.Apply;
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Log;
+using ActorKv.Node.Mapping;
 using ActorKv.Node.Membership;
 using ActorKv.Node.Raft;
 using ActorKv.Storage.Lmdb;
@@ -44,7 +45,7 @@ public sealed class NodeGuardian : ReceiveActor
             ApplyActor.Props(store, engine, waiters, usage, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, StorageDispatcher),
             "apply");
         var log = settings.Cluster.Replicated
-            ? Context.ActorOf(RaftActor.Props(settings.Cluster, apply, store, waiters, raftStatus, meta.AppliedIndex, membership), "raft")
+            ? Context.ActorOf(RaftActor.Props(settings.Cluster, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, store, waiters, raftStatus, meta.AppliedIndex, membership), "raft")
             : Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
         var gateway = Context.ActorOf(GatewayActor.Props(log), "gateway");
         Receive<GetGateway>(_ => Sender.Tell(gateway));

@@ -201,4 +201,55 @@ public sealed partial class MembershipTests
             Assert.Equal((StatusCode.Unavailable, "etcdserver: request timed out"), (error.StatusCode, error.Status.Detail));
         }
     }
+
+    [Fact]
+    public async Task Removing_the_last_voter_is_refused_as_etcd_refuses_it()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        var etcdList = await Etcdctl.RunAsync(etcd.Endpoint, ["member", "list", "-w", "json"]);
+        var etcdId = System.Text.Json.JsonDocument.Parse(etcdList.Stdout).RootElement.GetProperty("members")[0].GetProperty("ID").GetUInt64();
+        var etcdRefusal = await Etcdctl.RunAsync(etcd.Endpoint, ["member", "remove", etcdId.ToString("x")]);
+
+        await using var cluster = await InProcessCluster.StartAsync(1);
+        await cluster.WaitForLeaderAsync();
+        var refusal = await Etcdctl.RunAsync(cluster.Member(1).Endpoint, ["member", "remove", "1"]);
+
+        // etcdctl logs a timestamped retry line first; its verdict is the "Error:" line.
+        static string Verdict(Etcdctl.Result result) => result.Stderr.Split('\n').Single(line => line.StartsWith("Error:", StringComparison.Ordinal));
+        Assert.Equal("Error: etcdserver: re-configuration failed due to not enough started members", Verdict(etcdRefusal));
+        Assert.Equal((etcdRefusal.ExitCode, Verdict(etcdRefusal)), (refusal.ExitCode, Verdict(refusal)));
+        await cluster.PutAsync("still", "writable");
+    }
+
+    [Fact]
+    public async Task A_member_started_with_another_cluster_token_is_ignored_and_the_cluster_is_unharmed()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        await cluster.WaitForLeaderAsync();
+        // Member 3 comes back on its own data but configured for another cluster.
+        await cluster.StopMemberAsync(3);
+        var stranger = await cluster.StartMemberAsync(3, """actorkv.node.cluster-token = "another-cluster" """);
+
+        // Members 1 and 2 go on without it; it never hears a leader of its own cluster.
+        await cluster.PutAsync("a", "1");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(0UL, stranger.Server.Node.Raft.Lead);
+        Assert.Null(await InProcessCluster.ReadLocallyAsync(stranger, "a"));
+        using (var channel = GrpcChannel.ForAddress(stranger.Url))
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("b"), Value = ByteString.CopyFromUtf8("2") }, deadline: DateTime.UtcNow.AddSeconds(15)).ResponseAsync);
+            Assert.Equal((StatusCode.Unavailable, "etcdserver: request timed out"), (error.StatusCode, error.Status.Detail));
+        }
+
+        await cluster.PutAsync("c", "3");
+        var hashes = new List<uint>();
+        foreach (var id in new ulong[] { 1, 2 })
+        {
+            await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(id), "c") == "3", TimeSpan.FromSeconds(10), "both members to apply c");
+            using var channel = GrpcChannel.ForAddress(cluster.Member(id).Url);
+            hashes.Add((await new Maintenance.MaintenanceClient(channel).HashKVAsync(new HashKVRequest())).Hash);
+        }
+
+        Assert.Single(hashes.Distinct());
+    }
 }

@@ -17,7 +17,10 @@ public sealed class ResponseHeaderStamp(ulong clusterId, ulong memberId)
 
     /// <summary>Ids derived from names, so that they are stable across restarts (etcd hashes URLs and a token likewise).</summary>
     public static ResponseHeaderStamp For(string clusterToken, string nodeName) =>
-        new(Hash(clusterToken), Hash(clusterToken + "/" + nodeName));
+        new(ClusterIdFor(clusterToken), Hash(clusterToken + "/" + nodeName));
+
+    /// <summary>The cluster id of every member started with this cluster token.</summary>
+    public static ulong ClusterIdFor(string clusterToken) => Hash(clusterToken);
 
     public ResponseHeader Fill(ResponseHeader header, ulong raftTerm, long currentRevision)
     {

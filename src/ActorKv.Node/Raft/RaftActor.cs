@@ -24,6 +24,10 @@ namespace ActorKv.Node.Raft;
 public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 {
     private readonly ClusterSettings cluster;
+
+    /// <summary>Stamped on everything sent to peers; anything stamped otherwise comes from another cluster.</summary>
+    private readonly ulong clusterId;
+    private DateTime lastForeignWarning = DateTime.MinValue;
     private readonly IActorRef apply;
     private readonly LmdbMvccStore store;
     private readonly ProposalWaiters waiters;
@@ -61,9 +65,10 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private ulong appliedIndex;
     private bool readyScheduled;
 
-    public RaftActor(ClusterSettings cluster, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
+    public RaftActor(ClusterSettings cluster, ulong clusterId, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
     {
         this.cluster = cluster;
+        this.clusterId = clusterId;
         this.store = store;
         membership = appliedMembership;
         this.apply = apply;
@@ -84,7 +89,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             MaybePublishAttributes();
             ScheduleReady();
         });
-        Command<RaftMessage>(message =>
+        Command<RaftMessage>(message => IsFromThisCluster(message.ClusterId, message.From), message =>
         {
             Step(message.FromWire());
             ScheduleReady();
@@ -131,7 +136,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             ScheduleReady();
         });
         Command<RaftProtocol.ProposeMembership>(propose => ProposeMembership(propose.Change, forwardedBy: null));
-        Command<MembershipProposal>(forwarded => ProposeMembership(forwarded.Change, Sender));
+        Command<MembershipProposal>(forwarded => IsFromThisCluster(forwarded.ClusterId, forwarded.Change.Proposer), forwarded => ProposeMembership(forwarded.Change, Sender));
         Command<MembershipRefused>(refused =>
             waiters.Fail(refused.RequestId, EtcdErrors.Error((Grpc.Core.StatusCode)refused.Code, refused.Message)));
         Command<RaftProtocol.MembershipApplied>(applied =>
@@ -153,7 +158,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             ReleaseReads();
             MaybeCompactLog();
         });
-        Command<SnapshotChunk>(chunk =>
+        Command<SnapshotChunk>(chunk => IsFromThisCluster(chunk.ClusterId, chunk.From), chunk =>
         {
             // Only the leader of a term at least ours may replace the store.
             if (chunk.To == cluster.NodeId && chunk.Term >= Core.Term && Core.Role != RaftRole.Leader)
@@ -214,8 +219,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private RaftCore Core => core ?? throw new InvalidOperationException("the Raft core is not started before recovery completes");
 
-    public static Props Props(ClusterSettings cluster, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
-        Akka.Actor.Props.Create(() => new RaftActor(cluster, apply, store, waiters, status, mvccAppliedIndex, appliedMembership));
+    public static Props Props(ClusterSettings cluster, ulong clusterId, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, clusterId, apply, store, waiters, status, mvccAppliedIndex, appliedMembership));
 
     /// <summary>
     /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
@@ -376,7 +381,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 return;
             }
 
-            Context.ActorSelection(leaderPath).Tell(new MembershipProposal { Change = change }, Self);
+            Context.ActorSelection(leaderPath).Tell(new MembershipProposal { Change = change, ClusterId = clusterId }, Self);
             return;
         }
 
@@ -399,6 +404,27 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>
+    /// A member of another cluster (a node configured with another cluster token, or pointed at
+    /// the wrong ports) is ignored, as etcd's peers refuse a mismatched cluster id; its messages
+    /// must not reach Raft. Warns at most every 10 s.
+    /// </summary>
+    private bool IsFromThisCluster(ulong senderClusterId, ulong sender)
+    {
+        if (senderClusterId == clusterId)
+        {
+            return true;
+        }
+
+        if (DateTime.UtcNow - lastForeignWarning > TimeSpan.FromSeconds(10))
+        {
+            lastForeignWarning = DateTime.UtcNow;
+            log.Warning("Ignoring member {0:x} of another cluster: cluster ID mismatch (its {1:x}, ours {2:x})", sender, senderClusterId, clusterId);
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// Raft wants a peer to receive a snapshot: what it gets is this member's MVCC store as of
     /// now (at least as new as the log's snapshot), streamed by a <see cref="SnapshotSender"/>.
     /// </summary>
@@ -411,7 +437,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
         var transferId = ((ulong)cluster.NodeId << 32) ^ (ulong)Environment.TickCount64 ^ ++snapshotTransfers;
         snapshotSenders[peer] = Context.ActorOf(
-            SnapshotSender.Props(store, path, transferId, cluster.NodeId, peer, Core.Term, cluster.SnapshotChunkBytes, cluster.SnapshotChunkWindow, cluster.SnapshotTimeout, NodeGuardian.StorageDispatcher),
+            SnapshotSender.Props(store, path, clusterId, transferId, cluster.NodeId, peer, Core.Term, cluster.SnapshotChunkBytes, cluster.SnapshotChunkWindow, cluster.SnapshotTimeout, NodeGuardian.StorageDispatcher),
             $"snapshot-to-{peer:x}-{snapshotTransfers}");
     }
 
@@ -617,7 +643,9 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             }
             else if (peers.TryGetValue(message.To, out var peer))
             {
-                peer.Tell(message.ToWire());
+                var wire = message.ToWire();
+                wire.ClusterId = clusterId;
+                peer.Tell(wire);
             }
         }
 

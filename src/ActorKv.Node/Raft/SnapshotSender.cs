@@ -21,6 +21,7 @@ public sealed class SnapshotSender : ReceiveActor
     private readonly ILoggingAdapter log = Context.GetLogger();
     private readonly LmdbMvccStore store;
     private readonly string peerPath;
+    private readonly ulong clusterId;
     private readonly ulong transferId;
     private readonly ulong from;
     private readonly ulong to;
@@ -34,10 +35,11 @@ public sealed class SnapshotSender : ReceiveActor
     private readonly HashSet<ulong> unacknowledged = [];
     private long sentBytes;
 
-    public SnapshotSender(LmdbMvccStore store, string peerPath, ulong transferId, ulong from, ulong to, ulong term, int chunkBytes, int window, TimeSpan timeout)
+    public SnapshotSender(LmdbMvccStore store, string peerPath, ulong clusterId, ulong transferId, ulong from, ulong to, ulong term, int chunkBytes, int window, TimeSpan timeout)
     {
         this.store = store;
         this.peerPath = peerPath;
+        this.clusterId = clusterId;
         this.transferId = transferId;
         this.from = from;
         this.to = to;
@@ -72,8 +74,8 @@ public sealed class SnapshotSender : ReceiveActor
         });
     }
 
-    public static Props Props(LmdbMvccStore store, string peerPath, ulong transferId, ulong from, ulong to, ulong term, int chunkBytes, int window, TimeSpan timeout, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new SnapshotSender(store, peerPath, transferId, from, to, term, chunkBytes, window, timeout)).WithDispatcher(dispatcher);
+    public static Props Props(LmdbMvccStore store, string peerPath, ulong clusterId, ulong transferId, ulong from, ulong to, ulong term, int chunkBytes, int window, TimeSpan timeout, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new SnapshotSender(store, peerPath, clusterId, transferId, from, to, term, chunkBytes, window, timeout)).WithDispatcher(dispatcher);
 
     protected override void PreStart()
     {
@@ -122,6 +124,7 @@ public sealed class SnapshotSender : ReceiveActor
             export!.ReadChunk(records, chunkBytes);
             var chunk = new SnapshotChunk
             {
+                ClusterId = clusterId,
                 TransferId = transferId,
                 Sequence = nextSequence,
                 From = from,

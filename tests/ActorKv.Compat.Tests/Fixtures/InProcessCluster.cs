@@ -63,8 +63,9 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public MemberSpec Spec(ulong id) => Specs.Single(s => s.Id == id);
 
-    /// <summary>Starts (or restarts, on its data) a member of the initial cluster.</summary>
-    public Task<ActorKvInProcess> StartMemberAsync(ulong id) => StartAsync(Spec(id), Specs, joinExisting: false);
+    /// <summary>Starts (or restarts, on its data) a member of the initial cluster, with extra HOCON if given.</summary>
+    public Task<ActorKvInProcess> StartMemberAsync(ulong id, string extraHoconForThisStart = "") =>
+        StartAsync(Spec(id), Specs, joinExisting: false, extraHoconForThisStart);
 
     /// <summary>Starts a member that MemberAdd added (its id from there), joining the running cluster.</summary>
     public Task<ActorKvInProcess> JoinAsync(MemberSpec joiner)
@@ -73,10 +74,11 @@ public sealed class InProcessCluster : IAsyncDisposable
         return StartAsync(joiner, Specs, joinExisting: true);
     }
 
-    private async Task<ActorKvInProcess> StartAsync(MemberSpec spec, IEnumerable<MemberSpec> members, bool joinExisting)
+    private async Task<ActorKvInProcess> StartAsync(MemberSpec spec, IEnumerable<MemberSpec> members, bool joinExisting, string extraHoconForThisStart = "")
     {
         var member = await ActorKvInProcess.StartAsync($$"""
             {{extraHocon}}
+            {{extraHoconForThisStart}}
             actorkv.node.name = {{spec.Name}}
             actorkv.node.client-url = "127.0.0.1:{{spec.ClientPort}}"
             actorkv.cluster {
