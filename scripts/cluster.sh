@@ -10,6 +10,11 @@
 #   scripts/cluster.sh status [--data-dir DIR]    one line per node: name, PID, endpoint, alive
 #   scripts/cluster.sh kill NODE [--data-dir DIR]     kill -9 one node (NODE: n1, n2, ...)
 #   scripts/cluster.sh restart NODE [--data-dir DIR]  start it again on its data
+#   scripts/cluster.sh join NODE [--learner] [--data-dir DIR] [--base-port P]
+#       adds a new member to the running cluster (etcdctl member add), then starts it with
+#       initial-cluster-state = existing and the id the cluster gave it
+#   scripts/cluster.sh promote NODE [--data-dir DIR]  makes a learner a voter (etcdctl member promote)
+#   scripts/cluster.sh remove NODE [--data-dir DIR]   removes a member (etcdctl member remove), stops it
 #
 # A node's files live in DIR/NAME: node.conf (its overrides), data/ (LMDB), actorkv.log, pid.
 set -euo pipefail
@@ -21,8 +26,10 @@ nodes=1
 data_dir="$root/.data/cluster"
 base_port=2379
 node_name=""
+learner=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --learner) learner="--learner"; shift ;;
     --nodes) nodes="$2"; shift 2 ;;
     --data-dir) data_dir="$2"; shift 2 ;;
     --base-port) base_port="$2"; shift 2 ;;
@@ -118,6 +125,35 @@ stop_node() {
 
 node_dirs() { find "$data_dir" -mindepth 1 -maxdepth 1 -type d -name 'n[0-9]*' | sort; }
 
+# The endpoints of the running nodes, comma-separated.
+running_endpoints() {
+  local dir list=()
+  for dir in $(node_dirs); do
+    alive "$dir" && list+=("$(sed -n 's/.*client-url = "\(.*\)".*/\1/p' "$dir/node.conf")")
+  done
+  [ "${#list[@]}" -gt 0 ] || die "no node is running in $data_dir"
+  (IFS=,; echo "${list[*]}")
+}
+
+# A node's member id as etcdctl prints it (hex), from its node.conf.
+member_id_of() {
+  local id
+  id="$(sed -n 's/^  node-id = \([0-9]*\)$/\1/p' "$data_dir/$1/node.conf")"
+  [ -n "$id" ] || die "$1 has no node-id in $data_dir/$1/node.conf"
+  printf '%x' "$id"
+}
+
+# Member lines of every node that has run here (their node.conf), for a joining node's HOCON.
+known_members_hocon() {
+  local dir name id client
+  for dir in $(node_dirs); do
+    name="$(basename "$dir")"
+    id="$(sed -n 's/^  node-id = \([0-9]*\)$/\1/p' "$dir/node.conf")"
+    client="$(sed -n 's/.*client-url = "127.0.0.1:\([0-9]*\)".*/\1/p' "$dir/node.conf")"
+    [ -n "$id" ] && echo "      { id = $id, name = $name, peer = \"127.0.0.1:$(( client + 1 ))\", client = \"127.0.0.1:$client\" }"
+  done
+}
+
 # A new cluster serves only once it has elected a leader: wait for one (etcdctl endpoint status).
 wait_for_leader() {
   local endpoints="$1" waited=0
@@ -164,8 +200,49 @@ case "$command" in
     stop_node "$data_dir/$node_name"
     start_node "$node_name" >/dev/null
     ;;
+  join)
+    [ -n "$node_name" ] || die "join needs a new node name (n4, n5, ...)"
+    dir="$data_dir/$node_name"
+    [ -f "$dir/node.conf" ] && die "$node_name already exists in $data_dir"
+    build
+    client_port="$(client_port_of "$node_name")"
+    peer_port=$(( client_port + 1 ))
+    added="$(ETCDCTL_API=3 etcdctl --endpoints="$(running_endpoints)" member add "$node_name" $learner --peer-urls="http://127.0.0.1:$peer_port")" \
+      || die "etcdctl member add failed"
+    hex_id="$(echo "$added" | sed -n 's/^Member \([0-9a-f]*\) added to cluster.*/\1/p')"
+    [ -n "$hex_id" ] || die "could not read the new member id from: $added"
+    members="$(known_members_hocon)"
+    mkdir -p "$dir/data"
+    {
+      echo "actorkv.node {"
+      echo "  name = \"$node_name\""
+      echo "  data-dir = \"$dir/data\""
+      echo "  client-url = \"127.0.0.1:$client_port\""
+      echo "}"
+      echo "actorkv.cluster {"
+      echo "  node-id = $(( 16#$hex_id ))"
+      echo "  initial-cluster-state = existing"
+      echo "  initial-members = ["
+      echo "$members"
+      echo "      { id = $(( 16#$hex_id )), name = $node_name, peer = \"127.0.0.1:$peer_port\", client = \"127.0.0.1:$client_port\" }"
+      echo "  ]"
+      echo "}"
+    } > "$dir/node.conf"
+    echo "$root/hocon/node1.conf" > "$dir/base-conf"
+    start_node "$node_name" >/dev/null
+    echo "$node_name member=$hex_id endpoint=127.0.0.1:$client_port"
+    ;;
+  promote)
+    [ -n "$node_name" ] || die "promote needs a node name"
+    ETCDCTL_API=3 etcdctl --endpoints="$(running_endpoints)" member promote "$(member_id_of "$node_name")"
+    ;;
+  remove)
+    [ -n "$node_name" ] || die "remove needs a node name"
+    ETCDCTL_API=3 etcdctl --endpoints="$(running_endpoints)" member remove "$(member_id_of "$node_name")"
+    stop_node "$data_dir/$node_name"
+    ;;
   *)
-    sed -n '2,15p' "$0"
+    sed -n '2,22p' "$0"
     exit 2
     ;;
 esac

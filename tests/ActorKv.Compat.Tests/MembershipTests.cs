@@ -69,6 +69,7 @@ public sealed partial class MembershipTests
     public async Task A_learner_added_with_etcdctl_under_writes_catches_up_is_promoted_and_a_removed_member_leaves()
     {
         await using var cluster = await InProcessCluster.StartAsync(3);
+        // No write first: a new leader takes membership changes once it has applied its log.
         await cluster.WaitForLeaderAsync();
         var writer = new Writer(cluster);
         using var stop = new CancellationTokenSource();
@@ -80,8 +81,11 @@ public sealed partial class MembershipTests
         var id = Convert.ToUInt64(MemberAdded().Match(added.Stdout).Groups[1].Value, 16);
         Assert.Contains($"ETCD_INITIAL_CLUSTER_STATE=\"existing\"", added.Stdout);
 
-        var listed = await Etcdctl.RunAsync(cluster.Member(2).Endpoint, ["member", "list"]);
-        Assert.Contains($"{id:x}, unstarted, , {joinerSpec.PeerUrl}, , true", listed.Stdout);
+        // Member 2 lists it once it has applied the change too.
+        await TestEnvironment.WaitUntilAsync(
+            async () => (await Etcdctl.RunAsync(cluster.Member(2).Endpoint, ["member", "list"])).Stdout.Contains($"{id:x}, unstarted, , {joinerSpec.PeerUrl}, , true"),
+            TimeSpan.FromSeconds(10),
+            "member 2 to list the unstarted learner");
 
         var joiner = await cluster.JoinAsync(joinerSpec with { Id = id });
         // The new member publishes its name once it has caught up with the membership.

@@ -359,7 +359,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     /// sync) and proposes it; a follower forwards it to the leader. Refusals go to the waiter,
     /// directly or as a <see cref="MembershipRefused"/> to the member that forwarded it.
     /// </summary>
-    private void ProposeMembership(MembershipChange change, IActorRef? forwardedBy)
+    private void ProposeMembership(MembershipChange change, IActorRef? forwardedBy, DateTime? retryDeadline = null)
     {
         void Refuse(Grpc.Core.RpcException error)
         {
@@ -399,7 +399,37 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         }
         catch (ProposalDroppedException dropped)
         {
-            Refuse(EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership change refused, retry: " + dropped.Message));
+            // Most often the previous change (or, for a new leader, its log) is not applied yet:
+            // a moment later it is. Try again after the next Ready, for a while.
+            var deadline = retryDeadline ?? DateTime.UtcNow + MembershipRetryWindow;
+            if (DateTime.UtcNow < deadline)
+            {
+                membershipRetries.Add((change, forwardedBy, deadline));
+            }
+            else
+            {
+                Refuse(EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership change refused, retry: " + dropped.Message));
+            }
+        }
+    }
+
+    /// <summary>How long a membership change the core refused for now is tried again.</summary>
+    private static readonly TimeSpan MembershipRetryWindow = TimeSpan.FromSeconds(5);
+
+    private readonly List<(MembershipChange Change, IActorRef? ForwardedBy, DateTime Deadline)> membershipRetries = [];
+
+    private void RetryMembershipChanges()
+    {
+        if (membershipRetries.Count == 0)
+        {
+            return;
+        }
+
+        var retries = membershipRetries.ToList();
+        membershipRetries.Clear();
+        foreach (var (change, forwardedBy, deadline) in retries)
+        {
+            ProposeMembership(change, forwardedBy, deadline);
         }
     }
 
@@ -680,6 +710,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
         ReleaseReads();
         Core.Advance(ready);
+        RetryMembershipChanges();
         status.Publish(Core.Term, Core.Lead, Core.Committed);
         if (ready.SoftState is { } soft)
         {
