@@ -25,7 +25,7 @@ public class MvccBenchmarks
     {
         directory = Path.Combine(Path.GetTempPath(), "actorkv-micro-" + Guid.NewGuid().ToString("N"));
         store = new LmdbMvccStore(new LmdbStoreOptions(directory, MapSizeBytes: 4L << 30, Fsync: Fsync));
-        engine = new MvccEngine(_ => false);
+        engine = new MvccEngine();
         value = new byte[256];
         using var view = store.BeginWrite();
         for (var i = 0; i < Keys; i++)

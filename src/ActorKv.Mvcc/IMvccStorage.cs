@@ -31,6 +31,15 @@ public interface IMvccReadView : IDisposable
     /// per key, at most <paramref name="maxKeys"/> keys. For compaction and consistency checks.
     /// </summary>
     IReadOnlyList<(byte[] Key, IReadOnlyList<IndexEntry> Entries)> ReadHistories(byte[] fromKey, int maxKeys);
+
+    /// <summary>A granted lease, or null.</summary>
+    LeaseRecord? ReadLease(long id);
+
+    /// <summary>Every granted lease, by id.</summary>
+    IEnumerable<LeaseRecord> ReadLeases();
+
+    /// <summary>The keys attached to a lease, in byte order.</summary>
+    IEnumerable<byte[]> ReadLeaseKeys(long id);
 }
 
 /// <summary>
@@ -46,4 +55,13 @@ public interface IMvccWriteView : IMvccReadView
     void RemoveVersion(IndexEntry entry);
 
     void WriteMeta(MvccMeta meta);
+
+    void WriteLease(LeaseRecord lease);
+
+    /// <summary>Removes a lease; its keys must have been detached.</summary>
+    void RemoveLease(long id);
+
+    void AttachKey(long lease, byte[] key);
+
+    void DetachKey(long lease, byte[] key);
 }

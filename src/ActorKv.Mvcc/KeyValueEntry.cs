@@ -21,3 +21,9 @@ public enum MvccEventType
     Put = 0,
     Delete = 1,
 }
+
+/// <summary>
+/// A granted lease as the store keeps it: its id and the TTL it was granted with, in seconds.
+/// When it expires is not state: the leader decides that from its own clock (etcd's lessor).
+/// </summary>
+public sealed record LeaseRecord(long Id, long Ttl);

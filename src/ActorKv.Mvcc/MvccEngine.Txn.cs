@@ -68,7 +68,7 @@ public sealed partial class MvccEngine
         return next;
     }
 
-    private void CheckPut(IMvccReadView view, TxnOperation op, long atRevision)
+    private static void CheckPut(IMvccReadView view, TxnOperation op, long atRevision)
     {
         if (op is not TxnOperation.Put { Command: var put })
         {
@@ -80,7 +80,7 @@ public sealed partial class MvccEngine
             throw new MvccException(MvccError.KeyNotFound);
         }
 
-        if (put.Lease != 0 && !leaseExists(put.Lease))
+        if (put.Lease != 0 && view.ReadLease(put.Lease) is null)
         {
             throw new MvccException(MvccError.LeaseNotFound);
         }

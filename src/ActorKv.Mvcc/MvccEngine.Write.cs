@@ -4,7 +4,7 @@ public sealed partial class MvccEngine
 {
     public PutResult Put(IMvccWriteView view, PutCommand command, List<MvccEvent>? events = null)
     {
-        if (command.Lease != 0 && !leaseExists(command.Lease))
+        if (command.Lease != 0 && view.ReadLease(command.Lease) is null)
         {
             throw new MvccException(MvccError.LeaseNotFound);
         }
@@ -56,6 +56,20 @@ public sealed partial class MvccEngine
             lease);
         context.View.WriteVersion(entry, revision, tombstone: false);
         context.Changes.Add(new MvccEvent(MvccEventType.Put, entry, revision));
+        // The key moves to its new lease (or to none): revoking the old one must not delete it.
+        var previousLease = previous?.Lease ?? 0;
+        if (previousLease != lease)
+        {
+            if (previousLease != 0)
+            {
+                context.View.DetachKey(previousLease, command.Key);
+            }
+
+            if (lease != 0)
+            {
+                context.View.AttachKey(lease, command.Key);
+            }
+        }
         return new PutResult(revision.Main, command.PrevKv ? previous : null);
     }
 
@@ -65,9 +79,13 @@ public sealed partial class MvccEngine
         var victims = context.View.ScanLatest(command.Key, command.RangeEnd, context.ReadRevision)
             .Where(entry => !entry.Tombstone)
             .ToList();
-        var previous = command.PrevKv
-            ? victims.Select(entry => context.View.ReadVersion(entry.Revision)).ToList()
-            : [];
+        var victimVersions = victims.Select(entry => context.View.ReadVersion(entry.Revision)).ToList();
+        var previous = command.PrevKv ? victimVersions : [];
+        foreach (var version in victimVersions.Where(v => v.Lease != 0))
+        {
+            context.View.DetachKey(version.Lease, version.Key);
+        }
+
         foreach (var victim in victims)
         {
             var revision = context.NextRevision();

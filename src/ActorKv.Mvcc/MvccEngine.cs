@@ -19,13 +19,6 @@ namespace ActorKv.Mvcc;
 /// </remarks>
 public sealed partial class MvccEngine
 {
-    private readonly Func<long, bool> leaseExists;
-
-    /// <param name="leaseExists">Whether a lease id is currently granted (put with a lease needs one).</param>
-    public MvccEngine(Func<long, bool> leaseExists)
-    {
-        this.leaseExists = leaseExists;
-    }
 
     /// <summary>
     /// The write state of one request (Put, DeleteRange, Txn): every change it makes gets the

@@ -15,6 +15,9 @@ public sealed record TxnResult(bool Succeeded, IReadOnlyList<TxnOperationResult>
 
 public sealed record CompactResult(long Revision);
 
+/// <summary>A lease revoked: the revision of its keys' deletion (the current one if it had none) and the keys deleted.</summary>
+public sealed record LeaseRevokeResult(long Revision, int DeletedKeys);
+
 public abstract record TxnOperationResult
 {
     public sealed record Range(RangeResult Result) : TxnOperationResult;
@@ -33,6 +36,8 @@ public enum MvccError
     KeyNotFound,
     /// <summary>etcd: "etcdserver: requested lease not found".</summary>
     LeaseNotFound,
+    /// <summary>etcd: "etcdserver: lease already exists".</summary>
+    LeaseExists,
 }
 
 /// <summary>A request the store refuses; nothing was written.</summary>

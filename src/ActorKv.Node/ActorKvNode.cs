@@ -23,9 +23,6 @@ namespace ActorKv.Node;
 /// </summary>
 public sealed class ActorKvNode : IAsyncDisposable
 {
-    /// <summary>Leases arrive with the lease service; until then no lease id is ever granted.</summary>
-    private static readonly Func<long, bool> NoLeaseIsGranted = _ => false;
-
     private readonly LmdbMvccStore store;
     private readonly MvccEngine engine;
     private readonly ProposalWaiters waiters;
@@ -71,7 +68,7 @@ public sealed class ActorKvNode : IAsyncDisposable
         var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync));
         try
         {
-            var engine = new MvccEngine(NoLeaseIsGranted);
+            var engine = new MvccEngine();
             var waiters = new ProposalWaiters(settings.Cluster.NodeId);
             var usage = new StorageUsage();
             var raftStatus = new RaftStatus();

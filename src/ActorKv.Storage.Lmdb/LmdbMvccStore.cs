@@ -8,7 +8,9 @@ namespace ActorKv.Storage.Lmdb;
 /// <list type="bullet">
 /// <item><c>index</c>: user key -> sorted duplicates (revision, tombstone flag): each key's history, newest last;</item>
 /// <item><c>revisions</c>: revision -> the version stored at it (create revision, version, lease, key, value);</item>
-/// <item><c>meta</c>: current, compacted and applied positions (<see cref="MvccMeta"/>).</item>
+/// <item><c>meta</c>: current, compacted and applied positions (<see cref="MvccMeta"/>), and owner records;</item>
+/// <item><c>leases</c>: lease id -> its granted TTL;</item>
+/// <item><c>lease-keys</c>: lease id -> sorted duplicates: the keys attached to it.</item>
 /// </list>
 /// Any number of threads may read at once, each in its own read-only transaction that never
 /// waits for the writer. There is one writer at a time, on one thread (LMDB's rule): the owner
@@ -22,11 +24,15 @@ public sealed class LmdbMvccStore : IDisposable
     private const string IndexName = "index";
     private const string RevisionsName = "revisions";
     private const string MetaName = "meta";
+    private const string LeasesName = "leases";
+    private const string LeaseKeysName = "lease-keys";
 
     private readonly LightningEnvironment environment;
     private readonly LightningDatabase index;
     private readonly LightningDatabase revisions;
     private readonly LightningDatabase meta;
+    private readonly LightningDatabase leases;
+    private readonly LightningDatabase leaseKeys;
 
     public LmdbMvccStore(LmdbStoreOptions options)
     {
@@ -35,7 +41,7 @@ public sealed class LmdbMvccStore : IDisposable
         environment = new LightningEnvironment(options.Directory, new EnvironmentConfiguration
         {
             MapSize = options.MapSizeBytes,
-            MaxDatabases = 4,
+            MaxDatabases = 8,
             MaxReaders = options.MaxReaders,
         });
         var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead;
@@ -52,10 +58,14 @@ public sealed class LmdbMvccStore : IDisposable
         });
         revisions = txn.OpenDatabase(RevisionsName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
         meta = txn.OpenDatabase(MetaName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
+        leases = txn.OpenDatabase(LeasesName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
+        leaseKeys = txn.OpenDatabase(LeaseKeysName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create | DatabaseOpenFlags.DuplicatesSort });
         LmdbErrors.Check(txn.Commit(), "create the MVCC databases");
     }
 
     public LmdbStoreOptions Options { get; }
+
+    private StoreDatabases Databases => new(index, revisions, meta, leases, leaseKeys);
 
     /// <summary>Bytes of the data file LMDB has used so far (its high-water mark; freed pages are reused, not returned).</summary>
     public long SizeBytes => (environment.Info.LastPageNumber + 1) * environment.EnvironmentStats.PageSize;
@@ -67,7 +77,7 @@ public sealed class LmdbMvccStore : IDisposable
         {
             using var txn = environment.BeginTransaction(TransactionBeginFlags.ReadOnly);
             long pages = 0;
-            foreach (var database in new[] { index, revisions, meta })
+            foreach (var database in Databases.All)
             {
                 var stats = txn.GetStats(database);
                 pages += stats.BranchPages + stats.LeafPages + stats.OverflowPages;
@@ -81,14 +91,14 @@ public sealed class LmdbMvccStore : IDisposable
     public long LastTransactionId => environment.Info.LastTransactionId;
 
     public LmdbReadView BeginRead() =>
-        new(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), index, revisions, meta);
+        new(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), Databases);
 
     /// <summary>
     /// Reads the whole store, as of now, record by record in bounded chunks (to send it to a
     /// member that is too far behind). Holds one read transaction until disposed.
     /// </summary>
     public LmdbStoreExport BeginExport() =>
-        new(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), [index, revisions, meta]);
+        new(environment.BeginTransaction(TransactionBeginFlags.ReadOnly), Databases);
 
     /// <summary>
     /// Replaces the whole store with records from an export, in ONE write transaction: readers
@@ -96,17 +106,25 @@ public sealed class LmdbMvccStore : IDisposable
     /// committed or disposed, on the thread that began it.
     /// </summary>
     public LmdbStoreImport BeginImport() =>
-        new(environment.BeginTransaction(), [index, revisions, meta]);
+        new(environment.BeginTransaction(), Databases.All);
 
     /// <summary>Starts the single write transaction. Commit or dispose it on the thread that began it.</summary>
     public LmdbWriteView BeginWrite() =>
-        new(environment.BeginTransaction(), index, revisions, meta);
+        new(environment.BeginTransaction(), Databases);
 
     public void Dispose()
     {
-        index.Dispose();
-        revisions.Dispose();
-        meta.Dispose();
+        foreach (var database in Databases.All)
+        {
+            database.Dispose();
+        }
+
         environment.Dispose();
     }
+}
+
+/// <summary>The store's databases; <see cref="All"/> in a fixed order (exports number them so).</summary>
+internal sealed record StoreDatabases(LightningDatabase Index, LightningDatabase Revisions, LightningDatabase Meta, LightningDatabase Leases, LightningDatabase LeaseKeys)
+{
+    public IReadOnlyList<LightningDatabase> All => [Index, Revisions, Meta, Leases, LeaseKeys];
 }

@@ -12,17 +12,21 @@ public class LmdbReadView : IMvccReadView
     private protected readonly LightningDatabase Index;
     private protected readonly LightningDatabase Revisions;
     private protected readonly LightningDatabase MetaDatabase;
+    private protected readonly LightningDatabase Leases;
+    private protected readonly LightningDatabase LeaseKeys;
     private readonly bool ownsTransaction;
     private MvccMeta meta;
 
-    internal LmdbReadView(LightningTransaction txn, LightningDatabase index, LightningDatabase revisions, LightningDatabase metaDatabase, bool ownsTransaction = true)
+    internal LmdbReadView(LightningTransaction txn, StoreDatabases databases, bool ownsTransaction = true)
     {
         Txn = txn;
         this.ownsTransaction = ownsTransaction;
-        Index = index;
-        Revisions = revisions;
-        MetaDatabase = metaDatabase;
-        var (code, _, value) = txn.Get(metaDatabase, MetaKey);
+        Index = databases.Index;
+        Revisions = databases.Revisions;
+        MetaDatabase = databases.Meta;
+        Leases = databases.Leases;
+        LeaseKeys = databases.LeaseKeys;
+        var (code, _, value) = txn.Get(MetaDatabase, MetaKey);
         meta = code == MDBResultCode.Success ? VersionCodec.DecodeMeta(value.AsSpan()) : MvccMeta.Empty;
     }
 
@@ -42,6 +46,40 @@ public class LmdbReadView : IMvccReadView
     {
         var (code, _, value) = Txn.Get(MetaDatabase, RecordKey(name));
         return code == MDBResultCode.Success ? value.CopyToNewArray() : null;
+    }
+
+    public LeaseRecord? ReadLease(long id)
+    {
+        var (code, _, value) = Txn.Get(Leases, VersionCodec.EncodeLeaseId(id));
+        return code == MDBResultCode.Success ? new LeaseRecord(id, System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(value.AsSpan())) : null;
+    }
+
+    public IEnumerable<LeaseRecord> ReadLeases()
+    {
+        using var cursor = Txn.CreateCursor(Leases);
+        var (code, key, value) = cursor.First();
+        while (code == MDBResultCode.Success)
+        {
+            yield return new LeaseRecord(VersionCodec.DecodeLeaseId(key.AsSpan()), System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(value.AsSpan()));
+            (code, key, value) = cursor.Next();
+        }
+    }
+
+    public IEnumerable<byte[]> ReadLeaseKeys(long id)
+    {
+        using var cursor = Txn.CreateCursor(LeaseKeys);
+        var leaseKey = VersionCodec.EncodeLeaseId(id);
+        if (cursor.Set(leaseKey) != MDBResultCode.Success)
+        {
+            yield break;
+        }
+
+        var (code, _, value) = cursor.GetCurrent();
+        while (code == MDBResultCode.Success)
+        {
+            yield return value.CopyToNewArray();
+            (code, _, value) = cursor.NextDuplicate();
+        }
     }
 
     /// <summary>Owner records live in the meta database under "r/" + name, apart from the MVCC meta record.</summary>

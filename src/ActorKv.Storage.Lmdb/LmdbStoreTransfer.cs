@@ -21,11 +21,11 @@ public sealed class LmdbStoreExport : IDisposable
     private LightningCursor? cursor;
     private bool started;
 
-    internal LmdbStoreExport(LightningTransaction txn, IReadOnlyList<LightningDatabase> databases)
+    internal LmdbStoreExport(LightningTransaction txn, StoreDatabases storeDatabases)
     {
         this.txn = txn;
-        this.databases = databases;
-        View = new LmdbReadView(txn, databases[0], databases[1], databases[2], ownsTransaction: false);
+        databases = storeDatabases.All;
+        View = new LmdbReadView(txn, storeDatabases, ownsTransaction: false);
     }
 
     /// <summary>The store as this export sees it (its meta and records), in the export's transaction.</summary>

@@ -12,8 +12,8 @@ public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
     private bool metaChanged;
     private bool committed;
 
-    internal LmdbWriteView(LightningTransaction txn, LightningDatabase index, LightningDatabase revisions, LightningDatabase metaDatabase)
-        : base(txn, index, revisions, metaDatabase)
+    internal LmdbWriteView(LightningTransaction txn, StoreDatabases databases)
+        : base(txn, databases)
     {
     }
 
@@ -37,6 +37,34 @@ public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
     /// <summary>Stores an owner record (see <see cref="LmdbReadView.ReadRecord"/>) in this transaction.</summary>
     public void WriteRecord(string name, byte[] value) =>
         LmdbErrors.Check(Txn.Put(MetaDatabase, RecordKey(name), value, PutOptions.None), "store the record " + name);
+
+    public void WriteLease(LeaseRecord lease)
+    {
+        var ttl = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(ttl, lease.Ttl);
+        LmdbErrors.Check(Txn.Put(Leases, VersionCodec.EncodeLeaseId(lease.Id), ttl, PutOptions.None), "store a lease");
+    }
+
+    public void RemoveLease(long id)
+    {
+        var code = Txn.Delete(Leases, VersionCodec.EncodeLeaseId(id));
+        if (code != MDBResultCode.NotFound)
+        {
+            LmdbErrors.Check(code, "remove a lease");
+        }
+    }
+
+    public void AttachKey(long lease, byte[] key) =>
+        LmdbErrors.Check(Txn.Put(LeaseKeys, VersionCodec.EncodeLeaseId(lease), key, PutOptions.None), "attach a key to a lease");
+
+    public void DetachKey(long lease, byte[] key)
+    {
+        var code = Txn.Delete(LeaseKeys, VersionCodec.EncodeLeaseId(lease), key);
+        if (code != MDBResultCode.NotFound)
+        {
+            LmdbErrors.Check(code, "detach a key from a lease");
+        }
+    }
 
     public void WriteMeta(MvccMeta meta)
     {

@@ -102,4 +102,14 @@ internal static class VersionCodec
             AppliedIndex: BinaryPrimitives.ReadUInt64LittleEndian(source[28..]),
             AppliedTerm: BinaryPrimitives.ReadUInt64LittleEndian(source[36..]));
     }
+
+    /// <summary>Lease ids big-endian, so that LMDB orders them numerically (ids are positive).</summary>
+    public static byte[] EncodeLeaseId(long id)
+    {
+        var bytes = new byte[8];
+        BinaryPrimitives.WriteInt64BigEndian(bytes, id);
+        return bytes;
+    }
+
+    public static long DecodeLeaseId(ReadOnlySpan<byte> source) => BinaryPrimitives.ReadInt64BigEndian(source);
 }

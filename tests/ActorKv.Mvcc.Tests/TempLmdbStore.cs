@@ -6,12 +6,12 @@ namespace ActorKv.Mvcc.Tests;
 /// <summary>An MVCC engine over a real LMDB store in a temp dir, removed on dispose.</summary>
 public sealed class TempLmdbStore : IDisposable
 {
-    public TempLmdbStore(Func<long, bool>? leaseExists = null)
+    public TempLmdbStore()
     {
         Directory = Path.Combine(Path.GetTempPath(), "actorkv-mvcc-" + Guid.NewGuid().ToString("N"));
         // Semantics tests: durability is tested elsewhere, fsync would only slow them.
         Store = new LmdbMvccStore(new LmdbStoreOptions(Directory, MapSizeBytes: 64L << 20, Fsync: false));
-        Engine = new MvccEngine(leaseExists ?? (_ => false));
+        Engine = new MvccEngine();
     }
 
     public string Directory { get; }
