@@ -8,7 +8,5 @@ namespace ActorKv.Gateway;
 
 public sealed class WatchService : Watch.WatchBase;
 
-public sealed class LeaseService : Lease.LeaseBase;
-
 
 public sealed class AuthService : Auth.AuthBase;

@@ -31,10 +31,12 @@ public sealed class ActorKvNode : IAsyncDisposable
     private readonly IActorRef gateway;
     private readonly IActorRef log;
     private readonly RaftStatus raftStatus;
+    private readonly IActorRef leases;
     private int disposed;
 
-    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, RaftStatus raftStatus)
+    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, RaftStatus raftStatus)
     {
+        this.leases = leases;
         this.log = log;
         this.raftStatus = raftStatus;
         Settings = settings;
@@ -76,7 +78,8 @@ public sealed class ActorKvNode : IAsyncDisposable
             var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
-            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, raftStatus);
+            var leases = await guardian.Ask<IActorRef>(NodeGuardian.GetLeases.Instance, TimeSpan.FromSeconds(30));
+            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, raftStatus);
         }
         catch
         {
@@ -189,6 +192,82 @@ public sealed class ActorKvNode : IAsyncDisposable
 
     public Task<CompactionResponse> CompactAsync(CompactionRequest request) =>
         ProposeAsync<CompactionResponse>(new WriteRequest { Compaction = request }, consumesSpace: false, r => r.Header);
+
+    /// <summary>etcd's LeaseGrant: the id is the client's or a new one; the TTL at least the minimum (etcd's).</summary>
+    public Task<LeaseGrantResponse> LeaseGrantAsync(LeaseGrantRequest request)
+    {
+        if (request.TTL > MaxLeaseTtlSeconds)
+        {
+            throw EtcdErrors.LeaseTtlTooLarge;
+        }
+
+        var grant = new LeaseGrantRequest
+        {
+            // etcd's ids are positive 63-bit numbers chosen by the member that proposes the grant.
+            ID = request.ID != 0 ? request.ID : Random.Shared.NextInt64(1, long.MaxValue),
+            TTL = Math.Max(request.TTL, Settings.Leases.MinTtlSeconds),
+        };
+        return ProposeAsync<LeaseGrantResponse>(new WriteRequest { LeaseGrant = grant }, consumesSpace: false, r => r.Header);
+    }
+
+    /// <summary>etcd's largest lease TTL, in seconds.</summary>
+    public const long MaxLeaseTtlSeconds = 9_000_000_000;
+
+    /// <summary>etcd's LeaseRevoke: deletes every key attached to the lease, in one revision.</summary>
+    public Task<LeaseRevokeResponse> LeaseRevokeAsync(LeaseRevokeRequest request) =>
+        ProposeAsync<LeaseRevokeResponse>(new WriteRequest { LeaseRevoke = request }, consumesSpace: false, r => r.Header);
+
+    /// <summary>One keep-alive: the lease's TTL when renewed, 0 when it is gone or expired (etcd's answer).</summary>
+    public async Task<LeaseKeepAliveResponse> LeaseKeepAliveAsync(LeaseKeepAliveRequest request)
+    {
+        // Stamped before the renewal, as etcd does: a lease revoked at revision r is never
+        // seen renewed at a later revision.
+        var header = new ResponseHeader();
+        Stamp(header, CurrentRevision);
+        var response = await AskLeaderSweeper<LeaseKeepAliveResponse>(request);
+        response.Header = header;
+        return response;
+    }
+
+    /// <summary>etcd's LeaseTimeToLive: remaining and granted TTL, keys if asked; TTL -1 for an unknown lease.</summary>
+    public async Task<LeaseTimeToLiveResponse> LeaseTimeToLiveAsync(LeaseTimeToLiveRequest request)
+    {
+        var response = await AskLeaderSweeper<LeaseTimeToLiveResponse>(request);
+        response.Header = new ResponseHeader();
+        Stamp(response.Header, CurrentRevision);
+        return response;
+    }
+
+    /// <summary>etcd's LeaseLeases: every granted lease, as this member has applied them.</summary>
+    public LeaseLeasesResponse LeaseLeases()
+    {
+        using var view = store.BeginRead();
+        var response = new LeaseLeasesResponse { Header = new ResponseHeader() };
+        response.Leases.Add(view.ReadLeases().Select(lease => new LeaseStatus { ID = lease.Id }));
+        Stamp(response.Header, view.Meta.CurrentRevision);
+        return response;
+    }
+
+    /// <summary>The leader's sweeper keeps lease time; this member's forwards to it if it does not lead.</summary>
+    private async Task<T> AskLeaderSweeper<T>(IMessage request)
+    {
+        object answer;
+        try
+        {
+            answer = await leases.Ask<object>(request, Settings.RequestTimeout);
+        }
+        catch (AskTimeoutException)
+        {
+            throw EtcdErrors.Timeout;
+        }
+
+        return answer switch
+        {
+            T response => response,
+            ActorKv.Protocol.Lease.LeaseRefused refused => throw EtcdErrors.Error((Grpc.Core.StatusCode)refused.Code, refused.Message),
+            _ => throw new InvalidOperationException($"the lease sweeper answered {answer.GetType()}"),
+        };
+    }
 
     /// <summary>The version this node reports: the etcd API version it speaks, for clients that check it.</summary>
     public const string EtcdApiVersion = "3.4.23";

@@ -2,6 +2,7 @@ using ActorKv.Mvcc;
 using ActorKv.Node.Apply;
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
+using ActorKv.Node.Leases;
 using ActorKv.Node.Log;
 using ActorKv.Node.Mapping;
 using ActorKv.Node.Membership;
@@ -25,6 +26,12 @@ public sealed class NodeGuardian : ReceiveActor
 
     public const string StorageDispatcher = "actorkv.storage-dispatcher";
 
+    /// <summary>Asks for the lease sweeper; the answer is its <see cref="IActorRef"/>.</summary>
+    public sealed record GetLeases
+    {
+        public static readonly GetLeases Instance = new();
+    }
+
     /// <summary>Asks for the Raft actor (or the single-node log); the answer is its <see cref="IActorRef"/>.</summary>
     public sealed record GetLog
     {
@@ -41,13 +48,25 @@ public sealed class NodeGuardian : ReceiveActor
             membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
         }
 
+        var logName = settings.Cluster.Replicated ? "raft" : "log";
+        var leases = Context.ActorOf(LeaseSweeper.Props(store, logName, settings.Cluster.NodeId, settings.Leases), "leases");
         var apply = Context.ActorOf(
-            ApplyActor.Props(store, engine, waiters, usage, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, StorageDispatcher),
+            ApplyActor.Props(store, engine, waiters, usage, leases, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, StorageDispatcher),
             "apply");
-        var log = settings.Cluster.Replicated
-            ? Context.ActorOf(RaftActor.Props(settings.Cluster, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, store, waiters, raftStatus, meta.AppliedIndex, membership), "raft")
-            : Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), "log");
+        IActorRef log;
+        if (settings.Cluster.Replicated)
+        {
+            log = Context.ActorOf(RaftActor.Props(settings.Cluster, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, meta.AppliedIndex, membership), logName);
+        }
+        else
+        {
+            log = Context.ActorOf(SingleNodeLogActor.Props(apply, meta.AppliedIndex, Math.Max(1, meta.AppliedTerm)), logName);
+            // A single node always leads.
+            leases.Tell(new LeaseProtocol.LeadershipChanged(IsLeader: true, LeaderSweeperPath: null));
+        }
+
         var gateway = Context.ActorOf(GatewayActor.Props(log), "gateway");
+        Receive<GetLeases>(_ => Sender.Tell(leases));
         Receive<GetGateway>(_ => Sender.Tell(gateway));
         Receive<GetLog>(_ => Sender.Tell(log));
     }

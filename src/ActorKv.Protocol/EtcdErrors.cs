@@ -18,6 +18,8 @@ public static class EtcdErrors
     public static RpcException FutureRevision => Error(StatusCode.OutOfRange, "etcdserver: mvcc: required revision is a future revision");
     public static RpcException NoSpace => Error(StatusCode.ResourceExhausted, "etcdserver: mvcc: database space exceeded");
     public static RpcException LeaseNotFound => Error(StatusCode.NotFound, "etcdserver: requested lease not found");
+    public static RpcException LeaseExists => Error(StatusCode.FailedPrecondition, "etcdserver: lease already exists");
+    public static RpcException LeaseTtlTooLarge => Error(StatusCode.OutOfRange, "etcdserver: too large lease TTL");
     public static RpcException RequestTooLarge => Error(StatusCode.InvalidArgument, "etcdserver: request is too large");
     public static RpcException Stopped => Error(StatusCode.Unavailable, "etcdserver: server stopped");
     public static RpcException NoLeader => Error(StatusCode.Unavailable, "etcdserver: no leader");

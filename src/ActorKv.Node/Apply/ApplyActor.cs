@@ -1,4 +1,5 @@
 using ActorKv.Mvcc;
+using ActorKv.Node.Leases;
 using ActorKv.Node.Log;
 using ActorKv.Node.Mapping;
 using ActorKv.Node.Membership;
@@ -33,6 +34,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private readonly TimeSpan batchInterval;
     private readonly int compactionBatchKeys;
     private readonly ILoggingAdapter logger = Context.GetLogger();
+    private readonly IActorRef leases;
     private IActorRef log = ActorRefs.Nobody;
 
     private readonly List<LogProtocol.LogEntry> pending = [];
@@ -56,8 +58,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// <summary>physical=true compactions answer only when their history is gone.</summary>
     private readonly List<(long Revision, ulong Id, CompactionResponse Response)> physicalCompactionWaiters = [];
 
-    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout)
+    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout)
     {
+        this.leases = leases;
         this.snapshotTimeout = snapshotTimeout;
         this.store = store;
         this.engine = engine;
@@ -69,8 +72,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Applying();
     }
 
-    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, batchLimit, batchInterval, compactionBatchKeys, snapshotTimeout))
+    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, leases, batchLimit, batchInterval, compactionBatchKeys, snapshotTimeout))
             .WithDispatcher(dispatcher);
 
     private void Applying()
@@ -188,6 +191,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         }
 
         log.Tell(new RaftProtocol.SnapshotInstalled(last.From, last.Term, last.Metadata, membership));
+        leases.Tell(LeaseProtocol.StoreReplaced.Instance);
         Become(Applying);
         Stash.UnstashAll();
     }
@@ -267,6 +271,19 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             var membershipChanges = new List<RaftProtocol.MembershipApplied>();
             var outcomes = ApplyBatch(batch, membershipChanges);
             PublishUsage();
+            foreach (var outcome in outcomes)
+            {
+                // The sweepers learn of leases as they are applied, on every member.
+                if (outcome.Response is LeaseGrantResponse granted)
+                {
+                    leases.Tell(new LeaseProtocol.Granted(granted.ID, granted.TTL));
+                }
+                else if (outcome.RevokedLease != 0)
+                {
+                    leases.Tell(new LeaseProtocol.Revoked(outcome.RevokedLease));
+                }
+            }
+
             Answer(outcomes);
             foreach (var change in membershipChanges)
             {
@@ -282,8 +299,11 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         }
     }
 
-    /// <summary>What applying one entry produced for its proposer: a response, or the error to answer with.</summary>
-    private readonly record struct Outcome(ulong Proposer, ulong Id, IMessage? Response, RpcException? Error);
+    /// <summary>
+    /// What applying one entry produced for its proposer: a response, or the error to answer with;
+    /// and the lease it revoked, if any, for the sweepers (etcd's response does not name it).
+    /// </summary>
+    private readonly record struct Outcome(ulong Proposer, ulong Id, IMessage? Response, RpcException? Error, long RevokedLease = 0);
 
     /// <summary>
     /// Applies a batch in one transaction. Membership changes found in it are added to
@@ -389,6 +409,18 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 case WriteRequest.RequestOneofCase.Txn:
                     response = engine.Txn(view, request.Txn.ToCommand()).ToProto();
                     break;
+                case WriteRequest.RequestOneofCase.LeaseGrant:
+                    MvccEngine.GrantLease(view, new LeaseRecord(request.LeaseGrant.ID, request.LeaseGrant.TTL));
+                    response = new LeaseGrantResponse
+                    {
+                        Header = new ResponseHeader { Revision = view.Meta.CurrentRevision },
+                        ID = request.LeaseGrant.ID,
+                        TTL = request.LeaseGrant.TTL,
+                    };
+                    break;
+                case WriteRequest.RequestOneofCase.LeaseRevoke:
+                    var revoked = MvccEngine.RevokeLease(view, request.LeaseRevoke.ID);
+                    return new Outcome(request.Proposer, request.Id, new LeaseRevokeResponse { Header = new ResponseHeader { Revision = revoked.Revision } }, null, request.LeaseRevoke.ID);
                 case WriteRequest.RequestOneofCase.Compaction:
                     var result = engine.Compact(view, request.Compaction.Revision);
                     compacted = true;

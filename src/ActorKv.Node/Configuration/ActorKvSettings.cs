@@ -20,7 +20,8 @@ public sealed record ActorKvSettings(
     int BatchLimit,
     int MaxReaders,
     int CompactionBatchKeys,
-    ClusterSettings Cluster)
+    ClusterSettings Cluster,
+    ActorKv.Node.Leases.LeaseSettings Leases)
 {
     private const string ReferenceResource = "ActorKv.Node.actorkv.conf";
 
@@ -73,9 +74,29 @@ public sealed record ActorKvSettings(
             BatchLimit: root.GetInt("storage.batch-limit"),
             MaxReaders: root.GetInt("storage.max-readers"),
             CompactionBatchKeys: root.GetInt("storage.compaction-batch-keys"),
-            Cluster: ClusterSettings.FromConfig(root.GetConfig("cluster")));
+            Cluster: ClusterSettings.FromConfig(root.GetConfig("cluster")),
+            Leases: LeaseSettingsFrom(root));
         settings.Validate();
         return settings;
+    }
+
+    private static ActorKv.Node.Leases.LeaseSettings LeaseSettingsFrom(Config root)
+    {
+        var cluster = ClusterSettings.FromConfig(root.GetConfig("cluster"));
+        // etcd's minimum lease TTL: one and a half election timeouts, in whole seconds, so that a
+        // lease cannot expire during the election that follows a leader's death.
+        var minTtl = (long)Math.Ceiling((3 * cluster.ElectionTicks / 2) * cluster.TickInterval.TotalSeconds);
+        var leases = new ActorKv.Node.Leases.LeaseSettings(
+            root.GetTimeSpan("leases.sweep-interval"),
+            root.GetInt("leases.revoke-rate"),
+            root.GetTimeSpan("leases.revoke-retry"),
+            Math.Max(1, minTtl));
+        if (leases.SweepInterval <= TimeSpan.Zero || leases.RevokeRate <= 0 || leases.RevokeRetry <= TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorkv.leases: sweep-interval, revoke-rate and revoke-retry must be positive");
+        }
+
+        return leases;
     }
 
     /// <summary>The quota in force: quota-backend-bytes, or the map size when that is 0.</summary>

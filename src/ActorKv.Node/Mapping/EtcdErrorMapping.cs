@@ -13,6 +13,7 @@ public static class EtcdErrorMapping
             MvccError.FutureRevision => EtcdErrors.FutureRevision,
             MvccError.KeyNotFound => EtcdErrors.KeyNotFound,
             MvccError.LeaseNotFound => EtcdErrors.LeaseNotFound,
+            MvccError.LeaseExists => EtcdErrors.LeaseExists,
             _ => throw new ArgumentOutOfRangeException(nameof(error), error, "unknown MVCC error"),
         };
 }

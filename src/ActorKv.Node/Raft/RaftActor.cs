@@ -1,4 +1,5 @@
 using ActorKv.Node.Configuration;
+using ActorKv.Node.Leases;
 using ActorKv.Node.Log;
 using ActorKv.Node.Membership;
 using ActorKv.Protocol;
@@ -29,6 +30,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private readonly ulong clusterId;
     private DateTime lastForeignWarning = DateTime.MinValue;
     private readonly IActorRef apply;
+    private readonly IActorRef leases;
     private readonly LmdbMvccStore store;
     private readonly ProposalWaiters waiters;
     private readonly RaftStatus status;
@@ -65,10 +67,11 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private ulong appliedIndex;
     private bool readyScheduled;
 
-    public RaftActor(ClusterSettings cluster, ulong clusterId, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
+    public RaftActor(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
     {
         this.cluster = cluster;
         this.clusterId = clusterId;
+        this.leases = leases;
         this.store = store;
         membership = appliedMembership;
         this.apply = apply;
@@ -219,8 +222,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private RaftCore Core => core ?? throw new InvalidOperationException("the Raft core is not started before recovery completes");
 
-    public static Props Props(ClusterSettings cluster, ulong clusterId, IActorRef apply, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
-        Akka.Actor.Props.Create(() => new RaftActor(cluster, clusterId, apply, store, waiters, status, mvccAppliedIndex, appliedMembership));
+    public static Props Props(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, clusterId, apply, leases, store, waiters, status, mvccAppliedIndex, appliedMembership));
 
     /// <summary>
     /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
@@ -715,6 +718,9 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         if (ready.SoftState is { } soft)
         {
             log.Info("Raft node {0} is {1} in term {2}, leader {3}", cluster.NodeId, soft.Role, Core.Term, soft.Lead);
+            leases.Tell(new LeaseProtocol.LeadershipChanged(
+                soft.Role == RaftRole.Leader,
+                soft.Lead == cluster.NodeId ? null : peerPaths.TryGetValue(soft.Lead, out var leaderPath) ? LeaseSweeper.PathBeside(leaderPath) : null));
             leadershipTransfers.RemoveAll(transfer =>
             {
                 if (soft.Lead == transfer.Target)

@@ -26,6 +26,11 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
         [typeof(MembershipRefused)] = "MF",
         [typeof(SnapshotChunk)] = "SC",
         [typeof(SnapshotChunkAck)] = "SA",
+        [typeof(Etcdserverpb.LeaseKeepAliveRequest)] = "LK",
+        [typeof(Etcdserverpb.LeaseKeepAliveResponse)] = "Lk",
+        [typeof(Etcdserverpb.LeaseTimeToLiveRequest)] = "LT",
+        [typeof(Etcdserverpb.LeaseTimeToLiveResponse)] = "Lt",
+        [typeof(ActorKv.Protocol.Lease.LeaseRefused)] = "LR",
     };
 
     private static readonly Dictionary<string, MessageParser> ParserByManifest = new()
@@ -38,6 +43,11 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
         ["MF"] = MembershipRefused.Parser,
         ["SC"] = SnapshotChunk.Parser,
         ["SA"] = SnapshotChunkAck.Parser,
+        ["LK"] = Etcdserverpb.LeaseKeepAliveRequest.Parser,
+        ["Lk"] = Etcdserverpb.LeaseKeepAliveResponse.Parser,
+        ["LT"] = Etcdserverpb.LeaseTimeToLiveRequest.Parser,
+        ["Lt"] = Etcdserverpb.LeaseTimeToLiveResponse.Parser,
+        ["LR"] = ActorKv.Protocol.Lease.LeaseRefused.Parser,
     };
 
     public override int Identifier => SerializerId;

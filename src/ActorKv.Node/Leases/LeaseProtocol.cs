@@ -1,0 +1,28 @@
+namespace ActorKv.Node.Leases;
+
+public static class LeaseProtocol
+{
+    /// <summary>The apply side granted a lease (on every member).</summary>
+    public sealed record Granted(long Id, long Ttl);
+
+    /// <summary>The apply side revoked a lease (on every member).</summary>
+    public sealed record Revoked(long Id);
+
+    /// <summary>The store was replaced (a leader's snapshot): the leases are what it now holds.</summary>
+    public sealed record StoreReplaced
+    {
+        public static readonly StoreReplaced Instance = new();
+    }
+
+    /// <summary>
+    /// Who leads now. <paramref name="LeaderSweeperPath"/> is where keep-alives go when this
+    /// member does not lead (null when no leader is known).
+    /// </summary>
+    public sealed record LeadershipChanged(bool IsLeader, string? LeaderSweeperPath);
+
+    /// <summary>Look for expired leases.</summary>
+    public sealed record SweepTick
+    {
+        public static readonly SweepTick Instance = new();
+    }
+}
