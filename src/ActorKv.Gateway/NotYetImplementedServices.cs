@@ -6,7 +6,5 @@ namespace ActorKv.Gateway;
 // gets Unimplemented with a message naming the method (UnimplementedMessageInterceptor) rather
 // than a bare HTTP 404. Each one leaves this file when it is implemented.
 
-public sealed class WatchService : Watch.WatchBase;
-
 
 public sealed class AuthService : Auth.AuthBase;

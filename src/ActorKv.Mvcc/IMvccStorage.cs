@@ -32,6 +32,12 @@ public interface IMvccReadView : IDisposable
     /// </summary>
     IReadOnlyList<(byte[] Key, IReadOnlyList<IndexEntry> Entries)> ReadHistories(byte[] fromKey, int maxKeys);
 
+    /// <summary>
+    /// Every stored version (tombstones too: version 0) from main revision <paramref name="fromMainRevision"/>
+    /// on, in revision order: the store's history as watchers replay it.
+    /// </summary>
+    IEnumerable<(Revision Revision, KeyValueEntry Entry)> ScanVersions(long fromMainRevision);
+
     /// <summary>A granted lease, or null.</summary>
     LeaseRecord? ReadLease(long id);
 

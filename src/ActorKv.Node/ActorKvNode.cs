@@ -32,11 +32,13 @@ public sealed class ActorKvNode : IAsyncDisposable
     private readonly IActorRef log;
     private readonly RaftStatus raftStatus;
     private readonly IActorRef leases;
+    private readonly IActorRef watchHub;
     private int disposed;
 
-    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, RaftStatus raftStatus)
+    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, IActorRef watchHub, RaftStatus raftStatus)
     {
         this.leases = leases;
+        this.watchHub = watchHub;
         this.log = log;
         this.raftStatus = raftStatus;
         Settings = settings;
@@ -79,7 +81,8 @@ public sealed class ActorKvNode : IAsyncDisposable
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
             var leases = await guardian.Ask<IActorRef>(NodeGuardian.GetLeases.Instance, TimeSpan.FromSeconds(30));
-            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, raftStatus);
+            var watchHub = await guardian.Ask<IActorRef>(NodeGuardian.GetWatchHub.Instance, TimeSpan.FromSeconds(30));
+            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, watchHub, raftStatus);
         }
         catch
         {
@@ -268,6 +271,15 @@ public sealed class ActorKvNode : IAsyncDisposable
             _ => throw new InvalidOperationException($"the lease sweeper answered {answer.GetType()}"),
         };
     }
+
+    /// <summary>
+    /// Starts one Watch stream: its actor takes the client's requests (tell it
+    /// <see cref="Watch.WatchStream.ClientRequest"/>) and writes responses to
+    /// <paramref name="outbox"/>; the caller sends them and counts event responses out of
+    /// <paramref name="pending"/>. Stop the actor when the stream ends.
+    /// </summary>
+    public IActorRef OpenWatchStream(System.Threading.Channels.ChannelWriter<WatchResponse> outbox, Watch.WatchOutboxCounter pending) =>
+        System.ActorOf(Watch.WatchStream.Props(watchHub, outbox, pending, Settings.Watch.MaxPendingEventResponses, HeaderStamp, () => (RaftTerm, CurrentRevision)));
 
     /// <summary>The version this node reports: the etcd API version it speaks, for clients that check it.</summary>
     public const string EtcdApiVersion = "3.4.23";

@@ -4,6 +4,7 @@ using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Leases;
 using ActorKv.Node.Log;
+using ActorKv.Node.Watch;
 using ActorKv.Node.Mapping;
 using ActorKv.Node.Membership;
 using ActorKv.Node.Raft;
@@ -25,6 +26,12 @@ public sealed class NodeGuardian : ReceiveActor
     }
 
     public const string StorageDispatcher = "actorkv.storage-dispatcher";
+
+    /// <summary>Asks for the watch hub; the answer is its <see cref="IActorRef"/>.</summary>
+    public sealed record GetWatchHub
+    {
+        public static readonly GetWatchHub Instance = new();
+    }
 
     /// <summary>Asks for the lease sweeper; the answer is its <see cref="IActorRef"/>.</summary>
     public sealed record GetLeases
@@ -50,8 +57,9 @@ public sealed class NodeGuardian : ReceiveActor
 
         var logName = settings.Cluster.Replicated ? "raft" : "log";
         var leases = Context.ActorOf(LeaseSweeper.Props(store, logName, settings.Cluster.NodeId, settings.Leases), "leases");
+        var watchHub = Context.ActorOf(WatchHub.Props(store, settings.Watch.ProgressNotifyInterval, settings.Watch.SyncInterval, StorageDispatcher), "watch");
         var apply = Context.ActorOf(
-            ApplyActor.Props(store, engine, waiters, usage, leases, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, StorageDispatcher),
+            ApplyActor.Props(store, engine, waiters, usage, leases, watchHub, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, StorageDispatcher),
             "apply");
         IActorRef log;
         if (settings.Cluster.Replicated)
@@ -67,6 +75,7 @@ public sealed class NodeGuardian : ReceiveActor
 
         var gateway = Context.ActorOf(GatewayActor.Props(log), "gateway");
         Receive<GetLeases>(_ => Sender.Tell(leases));
+        Receive<GetWatchHub>(_ => Sender.Tell(watchHub));
         Receive<GetGateway>(_ => Sender.Tell(gateway));
         Receive<GetLog>(_ => Sender.Tell(log));
     }

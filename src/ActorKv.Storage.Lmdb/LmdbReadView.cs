@@ -48,6 +48,23 @@ public class LmdbReadView : IMvccReadView
         return code == MDBResultCode.Success ? value.CopyToNewArray() : null;
     }
 
+    public IEnumerable<(Revision Revision, KeyValueEntry Entry)> ScanVersions(long fromMainRevision)
+    {
+        using var cursor = Txn.CreateCursor(Revisions);
+        if (cursor.SetRange(VersionCodec.EncodeRevision(new Revision(fromMainRevision, 0))) != MDBResultCode.Success)
+        {
+            yield break;
+        }
+
+        var (code, key, value) = cursor.GetCurrent();
+        while (code == MDBResultCode.Success)
+        {
+            var revision = VersionCodec.ReadRevision(key.AsSpan());
+            yield return (revision, VersionCodec.DecodeRecord(revision, value.AsSpan()));
+            (code, key, value) = cursor.Next();
+        }
+    }
+
     public LeaseRecord? ReadLease(long id)
     {
         var (code, _, value) = Txn.Get(Leases, VersionCodec.EncodeLeaseId(id));

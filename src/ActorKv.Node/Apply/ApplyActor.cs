@@ -1,6 +1,7 @@
 using ActorKv.Mvcc;
 using ActorKv.Node.Leases;
 using ActorKv.Node.Log;
+using ActorKv.Node.Watch;
 using ActorKv.Node.Mapping;
 using ActorKv.Node.Membership;
 using ActorKv.Node.Raft;
@@ -35,6 +36,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private readonly int compactionBatchKeys;
     private readonly ILoggingAdapter logger = Context.GetLogger();
     private readonly IActorRef leases;
+    private readonly IActorRef watchHub;
     private IActorRef log = ActorRefs.Nobody;
 
     private readonly List<LogProtocol.LogEntry> pending = [];
@@ -58,9 +60,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// <summary>physical=true compactions answer only when their history is gone.</summary>
     private readonly List<(long Revision, ulong Id, CompactionResponse Response)> physicalCompactionWaiters = [];
 
-    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout)
+    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, IActorRef watchHub, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout)
     {
         this.leases = leases;
+        this.watchHub = watchHub;
         this.snapshotTimeout = snapshotTimeout;
         this.store = store;
         this.engine = engine;
@@ -72,8 +75,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Applying();
     }
 
-    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, leases, batchLimit, batchInterval, compactionBatchKeys, snapshotTimeout))
+    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, IActorRef watchHub, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, leases, watchHub, batchLimit, batchInterval, compactionBatchKeys, snapshotTimeout))
             .WithDispatcher(dispatcher);
 
     private void Applying()
@@ -192,6 +195,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
         log.Tell(new RaftProtocol.SnapshotInstalled(last.From, last.Term, last.Metadata, membership));
         leases.Tell(LeaseProtocol.StoreReplaced.Instance);
+        watchHub.Tell(new WatchProtocol.StoreReplaced(meta.CurrentRevision));
         Become(Applying);
         Stash.UnstashAll();
     }
@@ -268,8 +272,11 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         pending.RemoveRange(0, count);
         if (batch.Count > 0)
         {
-            var membershipChanges = new List<RaftProtocol.MembershipApplied>();
-            var outcomes = ApplyBatch(batch, membershipChanges);
+            var effects = new BatchEffects();
+            var outcomes = ApplyBatch(batch, effects);
+            var membershipChanges = effects.MembershipChanges;
+            // Watchers see the batch once it is durable, and only what was committed.
+            watchHub.Tell(new WatchProtocol.Applied(effects.Events, effects.Revision));
             PublishUsage();
             foreach (var outcome in outcomes)
             {
@@ -305,11 +312,22 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// </summary>
     private readonly record struct Outcome(ulong Proposer, ulong Id, IMessage? Response, RpcException? Error, long RevokedLease = 0);
 
+    /// <summary>What a committed batch did besides answering its proposers.</summary>
+    private sealed class BatchEffects
+    {
+        public List<RaftProtocol.MembershipApplied> MembershipChanges { get; } = [];
+
+        public List<MvccEvent> Events { get; } = [];
+
+        /// <summary>The store's revision after the batch.</summary>
+        public long Revision { get; set; }
+    }
+
     /// <summary>
-    /// Applies a batch in one transaction. Membership changes found in it are added to
-    /// <paramref name="membershipChanges"/> once the transaction has committed.
+    /// Applies a batch in one transaction. Its membership changes and events are added to
+    /// <paramref name="effects"/> once the transaction has committed.
     /// </summary>
-    private List<Outcome> ApplyBatch(List<LogProtocol.LogEntry> batch, List<RaftProtocol.MembershipApplied> membershipChanges)
+    private List<Outcome> ApplyBatch(List<LogProtocol.LogEntry> batch, BatchEffects effects)
     {
         try
         {
@@ -317,6 +335,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             var compacted = false;
             var membershipAfter = membership;
             var changes = new List<RaftProtocol.MembershipApplied>();
+            var events = new List<MvccEvent>();
+            long revisionAfter;
             using (var view = store.BeginWrite())
             {
                 outcomes = new List<Outcome>(batch.Count);
@@ -331,7 +351,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
                     if (entry.Request is { } request)
                     {
-                        outcomes.Add(ApplyEntry(view, request, ref compacted));
+                        outcomes.Add(ApplyEntry(view, request, events, ref compacted));
                     }
                     else if (entry.Membership is { } change)
                     {
@@ -357,11 +377,14 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                     view.WriteMeta(view.Meta with { AppliedIndex = last.Index, AppliedTerm = last.Term });
                 }
 
+                revisionAfter = view.Meta.CurrentRevision;
                 view.Commit();
             }
 
             membership = membershipAfter;
-            membershipChanges.AddRange(changes);
+            effects.MembershipChanges.AddRange(changes);
+            effects.Events.AddRange(events);
+            effects.Revision = revisionAfter;
             if (compacted)
             {
                 StartCompaction();
@@ -374,7 +397,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             // Nothing of the batch was committed. Apply the entries one by one, so that only the
             // entry that cannot be applied fails.
             logger.Warning(error, "A batch of {0} entries failed to commit; applying them one at a time", batch.Count);
-            return batch.SelectMany(entry => ApplyBatch([entry], membershipChanges)).ToList();
+            return batch.SelectMany(entry => ApplyBatch([entry], effects)).ToList();
         }
         catch (StorageFullException error)
         {
@@ -393,7 +416,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// Applies one request into the batch's transaction. A refused request (MvccException) has
     /// written nothing; any other exception aborts the whole transaction.
     /// </summary>
-    private Outcome ApplyEntry(LmdbWriteView view, WriteRequest request, ref bool compacted)
+    private Outcome ApplyEntry(LmdbWriteView view, WriteRequest request, List<MvccEvent> events, ref bool compacted)
     {
         try
         {
@@ -401,13 +424,13 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             switch (request.RequestCase)
             {
                 case WriteRequest.RequestOneofCase.Put:
-                    response = engine.Put(view, request.Put.ToCommand()).ToProto();
+                    response = engine.Put(view, request.Put.ToCommand(), events).ToProto();
                     break;
                 case WriteRequest.RequestOneofCase.DeleteRange:
-                    response = engine.Delete(view, request.DeleteRange.ToCommand()).ToProto();
+                    response = engine.Delete(view, request.DeleteRange.ToCommand(), events).ToProto();
                     break;
                 case WriteRequest.RequestOneofCase.Txn:
-                    response = engine.Txn(view, request.Txn.ToCommand()).ToProto();
+                    response = engine.Txn(view, request.Txn.ToCommand(), events).ToProto();
                     break;
                 case WriteRequest.RequestOneofCase.LeaseGrant:
                     MvccEngine.GrantLease(view, new LeaseRecord(request.LeaseGrant.ID, request.LeaseGrant.TTL));
@@ -419,7 +442,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                     };
                     break;
                 case WriteRequest.RequestOneofCase.LeaseRevoke:
-                    var revoked = MvccEngine.RevokeLease(view, request.LeaseRevoke.ID);
+                    var revoked = MvccEngine.RevokeLease(view, request.LeaseRevoke.ID, events);
                     return new Outcome(request.Proposer, request.Id, new LeaseRevokeResponse { Header = new ResponseHeader { Revision = revoked.Revision } }, null, request.LeaseRevoke.ID);
                 case WriteRequest.RequestOneofCase.Compaction:
                     var result = engine.Compact(view, request.Compaction.Revision);

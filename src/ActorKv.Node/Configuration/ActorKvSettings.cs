@@ -21,7 +21,8 @@ public sealed record ActorKvSettings(
     int MaxReaders,
     int CompactionBatchKeys,
     ClusterSettings Cluster,
-    ActorKv.Node.Leases.LeaseSettings Leases)
+    ActorKv.Node.Leases.LeaseSettings Leases,
+    WatchSettings Watch)
 {
     private const string ReferenceResource = "ActorKv.Node.actorkv.conf";
 
@@ -75,7 +76,11 @@ public sealed record ActorKvSettings(
             MaxReaders: root.GetInt("storage.max-readers"),
             CompactionBatchKeys: root.GetInt("storage.compaction-batch-keys"),
             Cluster: ClusterSettings.FromConfig(root.GetConfig("cluster")),
-            Leases: LeaseSettingsFrom(root));
+            Leases: LeaseSettingsFrom(root),
+            Watch: new WatchSettings(
+                root.GetTimeSpan("watch.progress-notify-interval"),
+                root.GetTimeSpan("watch.sync-interval"),
+                root.GetInt("watch.max-pending-event-responses")));
         settings.Validate();
         return settings;
     }
@@ -110,6 +115,11 @@ public sealed record ActorKvSettings(
         Positive(BatchLimit, "storage.batch-limit");
         Positive(MaxReaders, "storage.max-readers");
         Positive(CompactionBatchKeys, "storage.compaction-batch-keys");
+        Positive(Watch.MaxPendingEventResponses, "watch.max-pending-event-responses");
+        if (Watch.ProgressNotifyInterval <= TimeSpan.Zero || Watch.SyncInterval <= TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorkv.watch: progress-notify-interval and sync-interval must be positive");
+        }
         if (QuotaBackendBytes < 0 || QuotaBackendBytes > MapSizeBytes)
         {
             throw new ConfigurationException($"actorkv.storage.quota-backend-bytes must be between 0 and map-size ({MapSizeBytes}), not {QuotaBackendBytes}");
@@ -163,3 +173,6 @@ public sealed record ActorKvSettings(
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }
 }
+
+/// <summary>The actorkv.watch section.</summary>
+public sealed record WatchSettings(TimeSpan ProgressNotifyInterval, TimeSpan SyncInterval, int MaxPendingEventResponses);

@@ -1,0 +1,175 @@
+using System.Threading.Channels;
+using ActorKv.Node.Mapping;
+using Akka.Actor;
+using Etcdserverpb;
+
+namespace ActorKv.Node.Watch;
+
+/// <summary>
+/// One gRPC Watch stream (etcd's serverWatchStream): takes the client's create, cancel and
+/// progress requests, gives watch ids, and writes the hub's responses to the stream's outbox,
+/// which the gRPC call drains. Event responses waiting in the outbox are bounded; when the client
+/// reads too slowly, the watch is handed back to the hub to replay from the store later, so a
+/// slow reader holds no more than the bound and never blocks writes or other watchers.
+/// </summary>
+public sealed class WatchStream : ReceiveActor
+{
+    /// <summary>A client request, as read from the gRPC stream.</summary>
+    public sealed record ClientRequest(WatchRequest Request);
+
+    private readonly IActorRef hub;
+    private readonly ChannelWriter<WatchResponse> outbox;
+    private readonly WatchOutboxCounter pending;
+    private readonly int maxPendingEventResponses;
+    private readonly Func<(ulong Term, long Revision)> now;
+    private readonly ResponseHeaderStamp stamp;
+
+    /// <summary>Live watches by id, with the epoch of responses they accept.</summary>
+    private readonly Dictionary<long, int> watches = [];
+    private long nextId;
+
+    public WatchStream(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<(ulong Term, long Revision)> now)
+    {
+        this.hub = hub;
+        this.outbox = outbox;
+        this.pending = pending;
+        this.maxPendingEventResponses = maxPendingEventResponses;
+        this.stamp = stamp;
+        this.now = now;
+        Receive<ClientRequest>(request => OnRequest(request.Request));
+        Receive<WatchProtocol.Deliver>(OnDeliver);
+    }
+
+    public static Props Props(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<(ulong Term, long Revision)> now) =>
+        Akka.Actor.Props.Create(() => new WatchStream(hub, outbox, pending, maxPendingEventResponses, stamp, now));
+
+    protected override void PostStop()
+    {
+        hub.Tell(new WatchProtocol.StreamClosed(Self));
+        outbox.TryComplete();
+    }
+
+    private void OnRequest(WatchRequest request)
+    {
+        switch (request.RequestUnionCase)
+        {
+            case WatchRequest.RequestUnionOneofCase.CreateRequest:
+                Create(request.CreateRequest);
+                break;
+            case WatchRequest.RequestUnionOneofCase.CancelRequest:
+                // etcd answers only the cancel of a watch it has; others are ignored.
+                if (watches.Remove(request.CancelRequest.WatchId))
+                {
+                    hub.Tell(new WatchProtocol.Cancel(Self, request.CancelRequest.WatchId));
+                    Write(new WatchResponse { Header = Header(), WatchId = request.CancelRequest.WatchId, Canceled = true });
+                }
+
+                break;
+            case WatchRequest.RequestUnionOneofCase.ProgressRequest:
+                // Not tied to a watch: etcd 3.4 answers with watch id -1 and the current revision.
+                Write(new WatchResponse { Header = Header(), WatchId = -1 });
+                break;
+        }
+    }
+
+    private void Create(WatchCreateRequest create)
+    {
+        // etcd's normalisation: an empty key is "\0"; a range end of "\0" means every key from the key on.
+        var key = create.Key.IsEmpty ? [0] : create.Key.ToByteArray();
+        byte[]? rangeEnd = create.RangeEnd.IsEmpty ? null : create.RangeEnd.ToByteArray();
+        if (rangeEnd is [0])
+        {
+            rangeEnd = [];
+        }
+
+        string? refusal = null;
+        var id = create.WatchId;
+        if (rangeEnd is { Length: > 0 } && key.AsSpan().SequenceCompareTo(rangeEnd) >= 0)
+        {
+            refusal = "mvcc: watcher range is empty";
+        }
+        else if (id == 0)
+        {
+            while (watches.ContainsKey(nextId))
+            {
+                nextId++;
+            }
+
+            id = nextId++;
+        }
+        else if (watches.ContainsKey(id))
+        {
+            refusal = "mvcc: duplicate watch ID provided on the WatchStream";
+        }
+
+        if (refusal is not null)
+        {
+            Write(new WatchResponse { Header = Header(), WatchId = -1, Created = true, Canceled = true, CancelReason = refusal });
+            return;
+        }
+
+        watches[id] = 0;
+        var filters = create.Filters;
+        hub.Tell(new WatchProtocol.Create(
+            Self,
+            id,
+            key,
+            rangeEnd,
+            create.StartRevision,
+            NoPut: filters.Contains(WatchCreateRequest.Types.FilterType.Noput),
+            NoDelete: filters.Contains(WatchCreateRequest.Types.FilterType.Nodelete),
+            create.PrevKv,
+            create.ProgressNotify));
+    }
+
+    private void OnDeliver(WatchProtocol.Deliver deliver)
+    {
+        if (!watches.TryGetValue(deliver.WatchId, out var epoch) || deliver.Epoch < epoch)
+        {
+            return; // cancelled, or sent before the watch was handed back for a replay
+        }
+
+        var response = deliver.Response;
+        if (response.Canceled)
+        {
+            watches.Remove(deliver.WatchId);
+        }
+
+        if (response.Events.Count > 0 && pending.Count >= maxPendingEventResponses)
+        {
+            // The client is behind: this and later events of the watch come again from the store.
+            watches[deliver.WatchId] = deliver.Epoch + 1;
+            hub.Tell(new WatchProtocol.Resync(Self, deliver.WatchId, deliver.FirstRevision, deliver.Epoch));
+            return;
+        }
+
+        stamp.Fill(response.Header, now().Term, response.Header.Revision);
+        if (response.Events.Count > 0)
+        {
+            pending.Increment();
+        }
+
+        outbox.TryWrite(response);
+    }
+
+    private ResponseHeader Header()
+    {
+        var (term, revision) = now();
+        return stamp.Fill(new ResponseHeader(), term, revision);
+    }
+
+    private void Write(WatchResponse response) => outbox.TryWrite(response);
+}
+
+/// <summary>Event responses written to a stream's outbox and not yet sent to the client.</summary>
+public sealed class WatchOutboxCounter
+{
+    private int count;
+
+    public int Count => Volatile.Read(ref count);
+
+    public void Increment() => Interlocked.Increment(ref count);
+
+    /// <summary>Called by the sender once it has written an event response to the client.</summary>
+    public void Decrement() => Interlocked.Decrement(ref count);
+}
