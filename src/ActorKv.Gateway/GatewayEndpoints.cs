@@ -11,6 +11,7 @@ public static class GatewayEndpoints
     public static IServiceCollection AddEtcdGateway(this IServiceCollection services, ActorKvNode node)
     {
         services.AddSingleton(node);
+        services.AddSingleton(new ActorKv.Node.Concurrency.ConcurrencyRecipes(node));
         services.AddGrpc(options =>
         {
             // As etcd: larger messages are refused by gRPC itself, before they are parsed.
@@ -29,6 +30,8 @@ public static class GatewayEndpoints
         endpoints.MapGrpcService<ClusterService>();
         endpoints.MapGrpcService<MaintenanceService>();
         endpoints.MapGrpcService<AuthService>();
+        endpoints.MapGrpcService<LockService>();
+        endpoints.MapGrpcService<ElectionService>();
         return endpoints;
     }
 }
