@@ -43,6 +43,11 @@ public sealed partial class MembershipTests
             while (!stop.IsCancellationRequested)
             {
                 var members = cluster.Running.Values.ToList();
+                if (members.Count == 0)
+                {
+                    break;
+                }
+
                 var member = members[i % members.Count];
                 var key = $"w/{i:D5}";
                 try

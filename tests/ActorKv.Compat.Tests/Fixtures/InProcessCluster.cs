@@ -31,8 +31,8 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public List<MemberSpec> Specs { get; } = [];
 
-    /// <summary>Running members by id.</summary>
-    public Dictionary<ulong, ActorKvInProcess> Running { get; } = [];
+    /// <summary>Running members by id; tests' background clients read it while members come and go.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<ulong, ActorKvInProcess> Running { get; } = new();
 
     public static async Task<InProcessCluster> StartAsync(int size, string extraHocon = "")
     {
@@ -96,7 +96,7 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     public async Task StopMemberAsync(ulong id)
     {
-        if (Running.Remove(id, out var member))
+        if (Running.TryRemove(id, out var member))
         {
             await member.StopAsync();
         }
