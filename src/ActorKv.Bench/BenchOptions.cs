@@ -21,6 +21,11 @@ public sealed class BenchOptions
     public bool Prefix { get; init; }
     public long Limit { get; init; }
     public string Directory { get; init; } = Path.GetTempPath();
+    /// <summary>lease-storm: the leases' TTL in seconds.</summary>
+    public int Ttl { get; init; } = 5;
+    /// <summary>watch: gRPC watch streams, and watchers on each.</summary>
+    public int Streams { get; init; } = 10;
+    public int WatchersPerStream { get; init; } = 10;
 
     public const string Usage = """
         usage: actorkv-bench [options] <workload>
@@ -28,6 +33,10 @@ public sealed class BenchOptions
           put      puts of --val-size bytes; keys distinct unless --key-space-size is set
           range    reads of one key (or a prefix with --prefix), --consistency l|s
           fsync    the disk's fsync latency: 4 KiB writes + fsync in --dir (no server)
+          lease-storm  grants --total leases of --ttl seconds with a key each, lets them expire
+                   while --clients keep putting, and times until every key is gone
+          watch    --streams x --watchers-per-stream watchers on one prefix, then --total puts
+                   there (at --rate): events delivered per second, put-to-event latency
         options:
           --endpoints host:port[,host:port]   etcd v3 endpoints (default 127.0.0.1:2379)
           --conns N            gRPC connections (default 1)
@@ -38,6 +47,8 @@ public sealed class BenchOptions
           --key-size N --val-size N --key-space-size N --sequential-keys
           --consistency l|s --prefix --limit N
           --dir DIR            where fsync writes (default the temp dir)
+          --ttl N              lease-storm: lease TTL in seconds (default 5)
+          --streams N --watchers-per-stream N   watch: default 10 x 10
           --json               one JSON object instead of the table
         """;
 
@@ -80,7 +91,7 @@ public sealed class BenchOptions
             }
         }
 
-        string[] known = ["--endpoints", "--conns", "--clients", "--total", "--duration", "--rate", "--key-size", "--val-size", "--key-space-size", "--consistency", "--limit", "--dir"];
+        string[] known = ["--endpoints", "--conns", "--clients", "--total", "--duration", "--rate", "--key-size", "--val-size", "--key-space-size", "--consistency", "--limit", "--dir", "--ttl", "--streams", "--watchers-per-stream"];
         foreach (var name in values.Keys.Where(name => !known.Contains(name)))
         {
             throw new BenchUsageException($"unknown option {name}");
@@ -104,6 +115,9 @@ public sealed class BenchOptions
             Prefix = flags.Contains("--prefix"),
             Limit = Long(values, "--limit", 0),
             Directory = values.GetValueOrDefault("--dir", Path.GetTempPath()),
+            Ttl = Int(values, "--ttl", 5),
+            Streams = Int(values, "--streams", 10),
+            WatchersPerStream = Int(values, "--watchers-per-stream", 10),
         };
         options.Validate();
         return options;
@@ -111,9 +125,14 @@ public sealed class BenchOptions
 
     private void Validate()
     {
-        if (Workload is not ("put" or "range" or "fsync"))
+        if (Workload is not ("put" or "range" or "fsync" or "lease-storm" or "watch"))
         {
-            throw new BenchUsageException($"unknown workload '{Workload}' (put, range, fsync)");
+            throw new BenchUsageException($"unknown workload '{Workload}' (put, range, fsync, lease-storm, watch)");
+        }
+
+        if (Ttl < 1 || Streams < 1 || WatchersPerStream < 1)
+        {
+            throw new BenchUsageException("--ttl, --streams and --watchers-per-stream must be at least 1");
         }
 
         if (Clients < 1 || Connections < 1)

@@ -15,6 +15,7 @@ catch (BenchUsageException error)
 }
 
 BenchReport report;
+List<CoordinationFigures> figures = [];
 if (options.Workload == "fsync")
 {
     report = FsyncProbe.Run(options);
@@ -26,7 +27,12 @@ else
     {
         var clients = channels.Select(channel => new KV.KVClient(channel)).ToList();
         await Workloads.CheckReachable(options, clients);
-        report = await LoadRunner.RunAsync(options, Workloads.Create(options, clients));
+        (report, figures) = options.Workload switch
+        {
+            "lease-storm" => await CoordinationWorkloads.LeaseStormAsync(options, channels),
+            "watch" => await CoordinationWorkloads.WatchAsync(options, channels),
+            _ => (await LoadRunner.RunAsync(options, Workloads.Create(options, clients)), []),
+        };
     }
     catch (BenchUsageException error)
     {
@@ -59,12 +65,18 @@ if (options.Json)
         p99Ms = report.Percentile(99),
         p999Ms = report.Percentile(99.9),
         maxMs = report.MaxMilliseconds,
+        figures = figures.ToDictionary(f => f.Name, f => f.Value),
     }));
 }
 else
 {
     Console.WriteLine($"{report.Workload}: {report.Succeeded} ok in {report.Elapsed.TotalSeconds:F2} s = {report.RequestsPerSecond:F0} req/s with {report.Clients} clients");
     Console.WriteLine($"latency ms: p50 {report.Percentile(50):F3}  p90 {report.Percentile(90):F3}  p99 {report.Percentile(99):F3}  p99.9 {report.Percentile(99.9):F3}  max {report.MaxMilliseconds:F3}");
+    foreach (var figure in figures)
+    {
+        Console.WriteLine($"{figure.Name}: {figure.Value:F2}{figure.Unit}");
+    }
+
     foreach (var (error, count) in report.Errors)
     {
         Console.WriteLine($"error x{count}: {error}");

@@ -48,6 +48,23 @@ public sealed class BenchSmokeTests
         }
     }
 
+    [Fact]
+    public async Task A_short_lease_storm_and_watch_run_count_every_key_and_event()
+    {
+        await using var node = await ActorKvInProcess.StartAsync();
+        var (exitCode, stdout, stderr) = await RunBench("lease-storm", "--total", "40", "--ttl", "2", "--clients", "4", "--endpoints", node.Endpoint, "--json");
+        Assert.True(exitCode == 0, stderr + stdout);
+        var storm = JsonDocument.Parse(stdout).RootElement;
+        Assert.Empty(storm.GetProperty("errors").EnumerateObject());
+        Assert.True(storm.GetProperty("figures").GetProperty("all keys gone after the last expiry").GetDouble() >= -2);
+
+        (exitCode, stdout, stderr) = await RunBench("watch", "--total", "50", "--streams", "2", "--watchers-per-stream", "3", "--clients", "2", "--endpoints", node.Endpoint, "--json");
+        Assert.True(exitCode == 0, stderr + stdout);
+        var watch = JsonDocument.Parse(stdout).RootElement;
+        Assert.Empty(watch.GetProperty("errors").EnumerateObject());
+        Assert.Equal(50 * 2 * 3, watch.GetProperty("succeeded").GetInt64());
+    }
+
     [Theory]
     [InlineData(2, "unknown workload 'nope'", "nope")]
     [InlineData(2, "--clients and --conns must be at least 1", "put", "--clients", "0")]

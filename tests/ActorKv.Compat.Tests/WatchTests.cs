@@ -76,7 +76,8 @@ public sealed partial class WatchTests(ITestOutputHelper output)
         await Send(Create("w/", "w0", watchId: 7));                         // id 7, chosen by the client
         await Send(Create("w/", "w0", watchId: 7));                         // refused: duplicate id
         await Send(Create("", "\0", startRevision: 3));                     // id 3: every key, from revision 3
-        await Task.Delay(500);
+        // Catch-up answers carry the revision they caught up to: let them finish before writing.
+        await Task.Delay(1000);
         await Put("w/a", "3");
         await kv.TxnAsync(new TxnRequest
         {
@@ -90,6 +91,8 @@ public sealed partial class WatchTests(ITestOutputHelper output)
         await Task.Delay(500);
         await Send(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = 1 } });
         await Send(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = 99 } });   // unknown: no answer
+        // The cancel's answer carries the revision when the server handles it: let it be handled first.
+        await Task.Delay(1000);
         await Put("w/a", "6");
         await Send(new WatchRequest { ProgressRequest = new WatchProgressRequest() });
         await Task.Delay(1000);
@@ -107,7 +110,12 @@ public sealed partial class WatchTests(ITestOutputHelper output)
         var actual = await SessionAsync(actorKv.Url);
         foreach (var (id, list) in expected)
         {
-            output.WriteLine($"watch {id}:\n  {string.Join("\n  ", list)}");
+            output.WriteLine($"etcd, watch {id}:\n  {string.Join("\n  ", list)}");
+        }
+
+        foreach (var (id, list) in actual)
+        {
+            output.WriteLine($"actorkv, watch {id}:\n  {string.Join("\n  ", list)}");
         }
 
         Assert.Equal(expected.Keys, actual.Keys);
