@@ -21,27 +21,33 @@ public sealed class WatchStream : ReceiveActor
     private readonly ChannelWriter<WatchResponse> outbox;
     private readonly WatchOutboxCounter pending;
     private readonly int maxPendingEventResponses;
-    private readonly Func<(ulong Term, long Revision)> now;
+    private readonly Func<ulong> raftTerm;
+    private readonly Func<long> currentRevision;
     private readonly ResponseHeaderStamp stamp;
 
     /// <summary>Live watches by id, with the epoch of responses they accept.</summary>
     private readonly Dictionary<long, int> watches = [];
     private long nextId;
 
-    public WatchStream(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<(ulong Term, long Revision)> now)
+    /// <summary>
+    /// <paramref name="currentRevision"/> reads the store (a read transaction): only control
+    /// answers need it; event responses carry their revision from the hub.
+    /// </summary>
+    public WatchStream(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision)
     {
         this.hub = hub;
         this.outbox = outbox;
         this.pending = pending;
         this.maxPendingEventResponses = maxPendingEventResponses;
         this.stamp = stamp;
-        this.now = now;
+        this.raftTerm = raftTerm;
+        this.currentRevision = currentRevision;
         Receive<ClientRequest>(request => OnRequest(request.Request));
         Receive<WatchProtocol.Deliver>(OnDeliver);
     }
 
-    public static Props Props(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<(ulong Term, long Revision)> now) =>
-        Akka.Actor.Props.Create(() => new WatchStream(hub, outbox, pending, maxPendingEventResponses, stamp, now));
+    public static Props Props(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision) =>
+        Akka.Actor.Props.Create(() => new WatchStream(hub, outbox, pending, maxPendingEventResponses, stamp, raftTerm, currentRevision));
 
     protected override void PostStop()
     {
@@ -143,7 +149,7 @@ public sealed class WatchStream : ReceiveActor
             return;
         }
 
-        stamp.Fill(response.Header, now().Term, response.Header.Revision);
+        stamp.Fill(response.Header, raftTerm(), response.Header.Revision);
         if (response.Events.Count > 0)
         {
             pending.Increment();
@@ -154,8 +160,7 @@ public sealed class WatchStream : ReceiveActor
 
     private ResponseHeader Header()
     {
-        var (term, revision) = now();
-        return stamp.Fill(new ResponseHeader(), term, revision);
+        return stamp.Fill(new ResponseHeader(), raftTerm(), currentRevision());
     }
 
     private void Write(WatchResponse response) => outbox.TryWrite(response);
