@@ -21,8 +21,11 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
     /// <summary>Revisions' events in one catch-up response at most (etcd: 1000 revisions).</summary>
     private const int CatchUpEventsPerResponse = 1000;
 
-    /// <summary>Unsynced watchers served per sync step, so that one step stays short.</summary>
-    private const int WatchersPerSyncStep = 100;
+    /// <summary>
+    /// Unsynced watchers served per sync step, so that one step stays short. 100 made 10,000
+    /// watchers replayed after a client lagged wait up to 10 s (docs/benchmarks.md).
+    /// </summary>
+    private const int WatchersPerSyncStep = 1000;
 
     private sealed class Watcher(WatchProtocol.Create create)
     {
