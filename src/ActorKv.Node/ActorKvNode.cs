@@ -342,58 +342,30 @@ public sealed class ActorKvNode : IAsyncDisposable
     public async Task<MemberAddResponse> MemberAddAsync(MemberAddRequest request)
     {
         var id = NewMemberId();
-        var change = new MembershipChange
-        {
-            Kind = request.IsLearner ? MembershipChange.Types.Kind.AddLearner : MembershipChange.Types.Kind.Add,
-            Member = new ActorKv.Protocol.Membership.Member { Id = id, PeerUrls = { request.PeerURLs } },
-        };
-        var after = await ChangeMembershipAsync(change);
-        var response = new MemberAddResponse { Header = new ResponseHeader(), Member = ToEtcdMember(after.Find(id)!) };
-        response.Members.Add(after.Members.Select(ToEtcdMember));
-        Stamp(response.Header, CurrentRevision);
-        return response;
+        var kind = request.IsLearner ? MembershipChange.Types.Kind.AddLearner : MembershipChange.Types.Kind.Add;
+        var (after, header) = await ChangeMembershipAsync(kind, new ActorKv.Protocol.Membership.Member { Id = id, PeerUrls = { request.PeerURLs } });
+        return new MemberAddResponse { Header = header, Member = ToEtcdMember(after.Find(id)!), Members = { after.Members.Select(ToEtcdMember) } };
     }
 
     /// <summary>etcd's Cluster.MemberRemove.</summary>
     public async Task<MemberRemoveResponse> MemberRemoveAsync(MemberRemoveRequest request)
     {
-        var after = await ChangeMembershipAsync(new MembershipChange
-        {
-            Kind = MembershipChange.Types.Kind.Remove,
-            Member = new ActorKv.Protocol.Membership.Member { Id = request.ID },
-        });
-        var response = new MemberRemoveResponse { Header = new ResponseHeader() };
-        response.Members.Add(after.Members.Select(ToEtcdMember));
-        Stamp(response.Header, CurrentRevision);
-        return response;
+        var (after, header) = await ChangeMembershipAsync(MembershipChange.Types.Kind.Remove, new ActorKv.Protocol.Membership.Member { Id = request.ID });
+        return new MemberRemoveResponse { Header = header, Members = { after.Members.Select(ToEtcdMember) } };
     }
 
     /// <summary>etcd's Cluster.MemberUpdate: new peer URLs.</summary>
     public async Task<MemberUpdateResponse> MemberUpdateAsync(MemberUpdateRequest request)
     {
-        var after = await ChangeMembershipAsync(new MembershipChange
-        {
-            Kind = MembershipChange.Types.Kind.UpdatePeerUrls,
-            Member = new ActorKv.Protocol.Membership.Member { Id = request.ID, PeerUrls = { request.PeerURLs } },
-        });
-        var response = new MemberUpdateResponse { Header = new ResponseHeader() };
-        response.Members.Add(after.Members.Select(ToEtcdMember));
-        Stamp(response.Header, CurrentRevision);
-        return response;
+        var (after, header) = await ChangeMembershipAsync(MembershipChange.Types.Kind.UpdatePeerUrls, new ActorKv.Protocol.Membership.Member { Id = request.ID, PeerUrls = { request.PeerURLs } });
+        return new MemberUpdateResponse { Header = header, Members = { after.Members.Select(ToEtcdMember) } };
     }
 
     /// <summary>etcd's Cluster.MemberPromote: a learner that is in sync with the leader becomes a voter.</summary>
     public async Task<MemberPromoteResponse> MemberPromoteAsync(MemberPromoteRequest request)
     {
-        var after = await ChangeMembershipAsync(new MembershipChange
-        {
-            Kind = MembershipChange.Types.Kind.Promote,
-            Member = new ActorKv.Protocol.Membership.Member { Id = request.ID },
-        });
-        var response = new MemberPromoteResponse { Header = new ResponseHeader() };
-        response.Members.Add(after.Members.Select(ToEtcdMember));
-        Stamp(response.Header, CurrentRevision);
-        return response;
+        var (after, header) = await ChangeMembershipAsync(MembershipChange.Types.Kind.Promote, new ActorKv.Protocol.Membership.Member { Id = request.ID });
+        return new MemberPromoteResponse { Header = header, Members = { after.Members.Select(ToEtcdMember) } };
     }
 
     private ClusterMembership AppliedMembership()
@@ -406,8 +378,9 @@ public sealed class ActorKvNode : IAsyncDisposable
     /// Checks a change against the membership applied here (for an early answer), then has it
     /// proposed through the leader and waits until it is applied here.
     /// </summary>
-    private async Task<ClusterMembership> ChangeMembershipAsync(MembershipChange change)
+    private async Task<(ClusterMembership After, ResponseHeader Header)> ChangeMembershipAsync(MembershipChange.Types.Kind kind, ActorKv.Protocol.Membership.Member member)
     {
+        var change = new MembershipChange { Kind = kind, Member = member };
         if (!Settings.Cluster.Replicated)
         {
             throw EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership changes need a replicated node (actorkv.cluster.node-id set)");
@@ -424,7 +397,8 @@ public sealed class ActorKvNode : IAsyncDisposable
         log.Tell(new RaftProtocol.ProposeMembership(change));
         try
         {
-            return ClusterMembership.FromProto((ActorKv.Protocol.Membership.Membership)await completion.Task.WaitAsync(Settings.RequestTimeout));
+            var after = ClusterMembership.FromProto((ActorKv.Protocol.Membership.Membership)await completion.Task.WaitAsync(Settings.RequestTimeout));
+            return (after, Stamp(new ResponseHeader(), CurrentRevision));
         }
         catch (TimeoutException)
         {
@@ -539,7 +513,7 @@ public sealed class ActorKvNode : IAsyncDisposable
         return response;
     }
 
-    private void Stamp(ResponseHeader header, long revision) => HeaderStamp.Fill(header, RaftTerm, revision);
+    private ResponseHeader Stamp(ResponseHeader header, long revision) => HeaderStamp.Fill(header, RaftTerm, revision);
 
     /// <summary>
     /// Stops the actors, then the store. Every acknowledged write was committed before its
