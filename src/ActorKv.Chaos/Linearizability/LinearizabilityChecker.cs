@@ -15,7 +15,7 @@ public static class LinearizabilityChecker
     public static CheckResult<TInput, TOutput> Check<TState, TInput, TOutput>(
         IModel<TState, TInput, TOutput> model,
         IReadOnlyList<Operation<TInput, TOutput>> history,
-        long maxSteps = 10_000_000)
+        long maxSteps = 2_000_000)
         where TState : notnull
     {
         var sawUnknown = false;
@@ -73,7 +73,7 @@ public static class LinearizabilityChecker
         }
 
         var linearized = new bool[operations.Count];
-        var seen = new HashSet<(string Linearized, TState State)>();
+        var seen = new HashSet<(LinearizedSet Linearized, TState State)>();
         var stack = new Stack<(Event Call, TState StateBefore, IEnumerator<TState> Alternatives)>();
         var state = model.Initial;
         var longest = new List<int>();
@@ -142,14 +142,14 @@ public static class LinearizabilityChecker
         TState before,
         Stack<(Event Call, TState StateBefore, IEnumerator<TState> Alternatives)> stack,
         bool[] linearized,
-        HashSet<(string Linearized, TState State)> seen,
+        HashSet<(LinearizedSet Linearized, TState State)> seen,
         ref TState state)
         where TState : notnull
     {
         while (successors.MoveNext())
         {
             linearized[call.Operation] = true;
-            var key = (Key(linearized), successors.Current);
+            var key = (new LinearizedSet(linearized), successors.Current);
             if (seen.Add(key))
             {
                 stack.Push((call, before, successors));
@@ -164,13 +164,38 @@ public static class LinearizabilityChecker
         return false;
     }
 
-    private static string Key(bool[] linearized) => string.Create(linearized.Length, linearized, (span, bits) =>
+    /// <summary>Which operations are linearized, packed 64 to a word: the memo key's bulk.</summary>
+    private sealed class LinearizedSet : IEquatable<LinearizedSet>
     {
-        for (var i = 0; i < bits.Length; i++)
+        private readonly ulong[] words;
+        private readonly int hash;
+
+        public LinearizedSet(bool[] linearized)
         {
-            span[i] = bits[i] ? '1' : '0';
+            words = new ulong[(linearized.Length + 63) / 64];
+            for (var i = 0; i < linearized.Length; i++)
+            {
+                if (linearized[i])
+                {
+                    words[i / 64] |= 1UL << (i % 64);
+                }
+            }
+
+            var combined = new HashCode();
+            foreach (var word in words)
+            {
+                combined.Add(word);
+            }
+
+            hash = combined.ToHashCode();
         }
-    });
+
+        public bool Equals(LinearizedSet? other) => other is not null && words.AsSpan().SequenceEqual(other.words);
+
+        public override bool Equals(object? obj) => Equals(obj as LinearizedSet);
+
+        public override int GetHashCode() => hash;
+    }
 
     private static void Lift(Event call)
     {
