@@ -8,6 +8,7 @@ using Xunit.Abstractions;
 namespace ActorKv.Compat.Tests;
 
 /// <summary>Three actorkv processes replicating through Raft over Akka.Remote on loopback.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class ClusterTests(ITestOutputHelper output)
 {
     private const int Writers = 6;

@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 namespace ActorKv.Compat.Tests;
 
 /// <summary>Three nodes, three ActorSystems, one test process: Raft over Akka.Remote on loopback.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class InProcessClusterTests
 {
     [Fact]

@@ -14,6 +14,7 @@ namespace ActorKv.Compat.Tests;
 /// through every member of a 3-member cluster while its leader is stopped; the checker must find
 /// the history linearizable. A timed-out write is an unknown outcome, a failed read is dropped.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class LinearizabilityTests(ITestOutputHelper output)
 {
     [Fact]

@@ -9,6 +9,7 @@ using Grpc.Net.Client;
 namespace ActorKv.Compat.Tests;
 
 /// <summary>Membership changes through Raft, on in-process clusters, with etcdctl and the gRPC API.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed partial class MembershipTests
 {
     [GeneratedRegex("Member ([0-9a-f]+) added to cluster")]

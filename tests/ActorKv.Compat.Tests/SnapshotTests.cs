@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 namespace ActorKv.Compat.Tests;
 
 /// <summary>Log compaction and snapshot transfer on an in-process cluster with a small snapshot-count.</summary>
+[Collection(ClusterCollection.Name)]
 public sealed class SnapshotTests
 {
     /// <summary>Compaction every 20 entries keeping 5; chunks of 4 KiB, so a store takes many.</summary>
