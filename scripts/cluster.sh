@@ -209,7 +209,7 @@ case "$command" in
     peer_port=$(( client_port + 1 ))
     added="$(ETCDCTL_API=3 etcdctl --endpoints="$(running_endpoints)" member add "$node_name" $learner --peer-urls="http://127.0.0.1:$peer_port")" \
       || die "etcdctl member add failed"
-    hex_id="$(echo "$added" | sed -n 's/^Member \([0-9a-f]*\) added to cluster.*/\1/p')"
+    hex_id="$(echo "$added" | sed -n 's/^Member  *\([0-9a-f]*\) added to cluster.*/\1/p')"
     [ -n "$hex_id" ] || die "could not read the new member id from: $added"
     members="$(known_members_hocon)"
     mkdir -p "$dir/data"

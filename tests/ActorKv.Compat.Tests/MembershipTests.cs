@@ -12,7 +12,7 @@ namespace ActorKv.Compat.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed partial class MembershipTests
 {
-    [GeneratedRegex("Member ([0-9a-f]+) added to cluster")]
+    [GeneratedRegex(@"Member +([0-9a-f]+) added to cluster")]
     private static partial Regex MemberAdded();
 
     private static async Task<T> Retry<T>(Func<Task<T>> call, string what)
