@@ -59,6 +59,7 @@ public sealed record ActorKvSettings(
     public static ActorKvSettings FromConfig(Config config)
     {
         var root = config.GetConfig("actorkv") ?? throw new ConfigurationException("the configuration has no actorkv section");
+        var cluster = ClusterSettings.FromConfig(root.GetConfig("cluster"));
         var settings = new ActorKvSettings(
             NodeName: Required(root, "node.name"),
             ClusterToken: Required(root, "node.cluster-token"),
@@ -75,8 +76,8 @@ public sealed record ActorKvSettings(
             BatchLimit: root.GetInt("storage.batch-limit"),
             MaxReaders: root.GetInt("storage.max-readers"),
             CompactionBatchKeys: root.GetInt("storage.compaction-batch-keys"),
-            Cluster: ClusterSettings.FromConfig(root.GetConfig("cluster")),
-            Leases: LeaseSettingsFrom(root),
+            Cluster: cluster,
+            Leases: LeaseSettingsFrom(root, cluster),
             Watch: new WatchSettings(
                 root.GetTimeSpan("watch.progress-notify-interval"),
                 root.GetTimeSpan("watch.sync-interval"),
@@ -85,9 +86,8 @@ public sealed record ActorKvSettings(
         return settings;
     }
 
-    private static ActorKv.Node.Leases.LeaseSettings LeaseSettingsFrom(Config root)
+    private static ActorKv.Node.Leases.LeaseSettings LeaseSettingsFrom(Config root, ClusterSettings cluster)
     {
-        var cluster = ClusterSettings.FromConfig(root.GetConfig("cluster"));
         // etcd's minimum lease TTL: one and a half election timeouts, in whole seconds, so that a
         // lease cannot expire during the election that follows a leader's death.
         var minTtl = (long)Math.Ceiling((3 * cluster.ElectionTicks / 2) * cluster.TickInterval.TotalSeconds);

@@ -103,12 +103,12 @@ public sealed class ClusterMembership
                     return EtcdErrors.MemberExist;
                 }
 
-                if (change.Member!.PeerUrls.Count == 0 || !change.Member.PeerUrls.All(u => TryParseUrl(u, out _)))
+                if (!HasValidPeerUrls(change.Member!))
                 {
                     return EtcdErrors.MemberBadUrls;
                 }
 
-                if (PeerUrlTaken(change.Member.PeerUrls, exceptId: 0))
+                if (PeerUrlTaken(change.Member!.PeerUrls, exceptId: 0))
                 {
                     return EtcdErrors.PeerUrlExist;
                 }
@@ -134,12 +134,12 @@ public sealed class ClusterMembership
                     return EtcdErrors.MemberNotFound;
                 }
 
-                if (change.Member!.PeerUrls.Count == 0 || !change.Member.PeerUrls.All(u => TryParseUrl(u, out _)))
+                if (!HasValidPeerUrls(change.Member!))
                 {
                     return EtcdErrors.MemberBadUrls;
                 }
 
-                return PeerUrlTaken(change.Member.PeerUrls, exceptId: id) ? EtcdErrors.PeerUrlExist : null;
+                return PeerUrlTaken(change.Member!.PeerUrls, exceptId: id) ? EtcdErrors.PeerUrlExist : null;
             case MembershipChange.Types.Kind.PublishAttributes:
                 return existing is null ? EtcdErrors.MemberNotFound : null;
             default:
@@ -181,6 +181,10 @@ public sealed class ClusterMembership
 
         return started < (members / 2) + 1 ? EtcdErrors.MemberNotEnoughStarted : null;
     }
+
+    /// <summary>At least one peer URL, and every one usable (etcd: "given member URLs are invalid").</summary>
+    private static bool HasValidPeerUrls(Member member) =>
+        member.PeerUrls.Count > 0 && member.PeerUrls.All(u => TryParseUrl(u, out _));
 
     /// <summary>A member that has started and published its name (etcd's IsStarted).</summary>
     public static bool IsStarted(Member member) => member.Name.Length > 0;
