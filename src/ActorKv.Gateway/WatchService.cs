@@ -45,12 +45,28 @@ public sealed class WatchService(ActorKvNode node) : Watch.WatchBase
 
     private static async Task SendAsync(ChannelReader<WatchResponse> outbox, WatchOutboxCounter pending, IServerStreamWriter<WatchResponse> responseStream, CancellationToken cancellation)
     {
-        await foreach (var response in outbox.ReadAllAsync(cancellation))
+        // Responses already queued behind this one are written with a buffer hint and flushed
+        // with the last: one HTTP/2 write for a burst instead of one per response (as gRPC-Go's
+        // writer coalesces for etcd).
+        var buffered = new WriteOptions(WriteFlags.BufferHint);
+        while (await outbox.WaitToReadAsync(cancellation))
         {
-            await responseStream.WriteAsync(response, cancellation);
-            if (response.Events.Count > 0)
+            if (!outbox.TryRead(out var response))
             {
-                pending.Decrement();
+                continue;
+            }
+
+            while (response is not null)
+            {
+                outbox.TryRead(out var next);
+                responseStream.WriteOptions = next is not null ? buffered : null;
+                await responseStream.WriteAsync(response, cancellation);
+                if (response.Events.Count > 0)
+                {
+                    pending.Decrement();
+                }
+
+                response = next;
             }
         }
     }

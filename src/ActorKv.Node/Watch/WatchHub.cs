@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorKv.Mvcc;
 using ActorKv.Node.Mapping;
 using ActorKv.Storage.Lmdb;
@@ -32,6 +33,11 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
         public WatchProtocol.Create Spec { get; } = create;
         public long NextRevision { get; set; }
         public bool Synced { get; set; }
+
+        /// <summary>Its stream's client is behind: nothing is sent to it until its stream resyncs it.</summary>
+        public bool Parked { get; set; }
+
+        public bool WaitsForCatchUp => !Synced && !Parked;
         public int Epoch { get; set; }
         public bool SentSinceProgress { get; set; }
     }
@@ -40,6 +46,7 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
     private readonly TimeSpan syncInterval;
     private readonly ILoggingAdapter log = Context.GetLogger();
     private readonly Dictionary<(IActorRef Stream, long Id), Watcher> watchers = [];
+    private readonly Dictionary<IActorRef, List<WatchProtocol.Deliver>> outgoing = [];
     private long revision;
 
     public WatchHub(LmdbMvccStore store, TimeSpan progressNotifyInterval, TimeSpan syncInterval)
@@ -71,12 +78,21 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
 
             ScheduleSync();
         });
+        Receive<WatchProtocol.Park>(park =>
+        {
+            if (watchers.TryGetValue((park.Stream, park.WatchId), out var watcher) && watcher.Epoch == park.Epoch)
+            {
+                watcher.Parked = true;
+                watcher.Synced = false;
+            }
+        });
         Receive<WatchProtocol.Resync>(resync =>
         {
             if (watchers.TryGetValue((resync.Stream, resync.WatchId), out var watcher) && watcher.Epoch == resync.Epoch)
             {
                 watcher.Epoch++;
                 watcher.NextRevision = resync.FromRevision;
+                watcher.Parked = false;
                 watcher.Synced = false;
                 ScheduleSync();
             }
@@ -92,6 +108,13 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer(WatchProtocol.ProgressTick.Instance, WatchProtocol.ProgressTick.Instance, progressNotifyInterval);
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        var handled = base.AroundReceive(receive, message);
+        Flush();
+        return handled;
+    }
 
     public static Props Props(LmdbMvccStore store, TimeSpan progressNotifyInterval, TimeSpan syncInterval, string dispatcher) =>
         Akka.Actor.Props.Create(() => new WatchHub(store, progressNotifyInterval, syncInterval)).WithDispatcher(dispatcher);
@@ -120,49 +143,29 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
             return;
         }
 
-        LmdbReadView? view = null;
-        var previousVersions = new Dictionary<MvccEvent, KeyValueEntry?>(ReferenceEqualityComparer.Instance);
-        try
+        using var events = new EventConverter(store);
+
+        // One response per revision, as etcd notifies once per write transaction.
+        foreach (var group in applied.Events.GroupBy(e => e.Revision.Main))
         {
-            // One response per revision, as etcd notifies once per write transaction.
-            foreach (var group in applied.Events.GroupBy(e => e.Revision.Main))
+            foreach (var watcher in watchers.Values.Where(w => w.Synced && w.NextRevision <= group.Key))
             {
-                foreach (var watcher in watchers.Values.Where(w => w.Synced && w.NextRevision <= group.Key))
+                List<Mvccpb.Event>? matched = null;
+                foreach (var change in group)
                 {
-                    List<Mvccpb.Event>? matched = null;
-                    foreach (var change in group)
+                    if (Matches(watcher.Spec, change))
                     {
-                        if (!Matches(watcher.Spec, change))
-                        {
-                            continue;
-                        }
-
-                        KeyValueEntry? previous = null;
-                        if (watcher.Spec.PrevKv)
-                        {
-                            if (!previousVersions.TryGetValue(change, out previous))
-                            {
-                                view ??= store.BeginRead();
-                                previous = MvccEngine.VersionBefore(view, change.Kv.Key, change.Revision.Main);
-                                previousVersions[change] = previous;
-                            }
-                        }
-
-                        (matched ??= []).Add(ToEvent(change, previous));
-                    }
-
-                    if (matched is not null)
-                    {
-                        var response = new WatchResponse { Header = new ResponseHeader { Revision = group.Key }, WatchId = watcher.Spec.WatchId };
-                        response.Events.AddRange(matched);
-                        Send(watcher, response, group.Key);
+                        (matched ??= []).Add(events.Convert(change, watcher.Spec.PrevKv));
                     }
                 }
+
+                if (matched is not null)
+                {
+                    var response = new WatchResponse { Header = new ResponseHeader { Revision = group.Key }, WatchId = watcher.Spec.WatchId };
+                    response.Events.AddRange(matched);
+                    Send(watcher, response, group.Key);
+                }
             }
-        }
-        finally
-        {
-            view?.Dispose();
         }
 
         AdvanceSynced(applied.Revision);
@@ -187,34 +190,59 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
     /// <summary>Catches a bounded number of unsynced watchers up by one chunk each.</summary>
     private void SyncStep()
     {
-        var unsynced = watchers.Values.Where(w => !w.Synced).Take(WatchersPerSyncStep).ToList();
+        var unsynced = watchers.Values.Where(w => w.WaitsForCatchUp).Take(WatchersPerSyncStep).ToList();
         if (unsynced.Count == 0)
         {
             return;
         }
 
+        var started = Stopwatch.GetTimestamp();
+        var waitingBefore = watchers.Values.Count(w => w.WaitsForCatchUp);
         using (var view = store.BeginRead())
+        using (var events = new EventConverter(view))
         {
+            // Watchers of one range behind by the same amount (a stream's watches replayed
+            // together, many clients on one prefix) share one read of the history.
+            var chunks = new Dictionary<(string Key, string? RangeEnd, long From), HistoryChunk?>();
             foreach (var watcher in unsynced)
             {
-                CatchUp(view, watcher);
+                var spec = watcher.Spec;
+                var chunkKey = (Convert.ToHexString(spec.Key), spec.RangeEnd is null ? null : Convert.ToHexString(spec.RangeEnd), watcher.NextRevision);
+                if (!chunks.TryGetValue(chunkKey, out var chunk))
+                {
+                    chunks[chunkKey] = chunk = ReadHistory(view, watcher);
+                }
+
+                CatchUp(view, events, watcher, chunk);
             }
         }
 
-        if (watchers.Values.Any(w => !w.Synced))
+        var waitingAfter = watchers.Values.Count(w => w.WaitsForCatchUp);
+        if (waitingAfter > 0)
         {
-            ScheduleSync();
+            // As etcd's sync loop: while steps make progress, the next follows after as long as
+            // this one took (fair to the apply path); otherwise after the sync interval.
+            var wait = waitingAfter < waitingBefore ? Stopwatch.GetElapsedTime(started) : syncInterval;
+            Timers.StartSingleTimer(WatchProtocol.SyncTick.Instance, WatchProtocol.SyncTick.Instance, wait);
         }
     }
 
-    private void CatchUp(LmdbReadView view, Watcher watcher)
+    /// <summary>The watcher's next chunk of history, or null when it is compacted.</summary>
+    private HistoryChunk? ReadHistory(LmdbReadView view, Watcher watcher)
     {
-        HistoryChunk chunk;
         try
         {
-            chunk = MvccEngine.History(view, watcher.Spec.Key, watcher.Spec.RangeEnd, watcher.NextRevision, revision, CatchUpEventsPerResponse);
+            return MvccEngine.History(view, watcher.Spec.Key, watcher.Spec.RangeEnd, watcher.NextRevision, revision, CatchUpEventsPerResponse);
         }
         catch (MvccException compacted) when (compacted.Error == MvccError.Compacted)
+        {
+            return null;
+        }
+    }
+
+    private void CatchUp(LmdbReadView view, EventConverter events, Watcher watcher, HistoryChunk? chunk)
+    {
+        if (chunk is null)
         {
             // etcd cancels a watcher whose history is compacted, naming the compaction revision.
             Send(watcher, new WatchResponse
@@ -228,12 +256,12 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
             return;
         }
 
-        var events = chunk.Events.Where(e => Matches(watcher.Spec, e)).ToList();
-        if (events.Count > 0)
+        var matched = chunk.Events.Where(e => Matches(watcher.Spec, e)).ToList();
+        if (matched.Count > 0)
         {
             var response = new WatchResponse { Header = new ResponseHeader { Revision = revision }, WatchId = watcher.Spec.WatchId };
-            response.Events.AddRange(events.Select(e => ToEvent(e, watcher.Spec.PrevKv ? MvccEngine.VersionBefore(view, e.Kv.Key, e.Revision.Main) : null)));
-            Send(watcher, response, events[0].Revision.Main);
+            response.Events.AddRange(matched.Select(e => events.Convert(e, watcher.Spec.PrevKv)));
+            Send(watcher, response, matched[0].Revision.Main);
         }
 
         watcher.NextRevision = chunk.ReadThrough + 1;
@@ -254,10 +282,27 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
         }
     }
 
-    private static void Send(Watcher watcher, WatchResponse response, long firstRevision)
+    /// <summary>Queues a response for the watcher's stream; <see cref="Flush"/> sends them.</summary>
+    private void Send(Watcher watcher, WatchResponse response, long firstRevision)
     {
         watcher.SentSinceProgress = true;
-        watcher.Spec.Stream.Tell(new WatchProtocol.Deliver(watcher.Spec.WatchId, watcher.Epoch, response, firstRevision));
+        if (!outgoing.TryGetValue(watcher.Spec.Stream, out var responses))
+        {
+            outgoing[watcher.Spec.Stream] = responses = [];
+        }
+
+        responses.Add(new WatchProtocol.Deliver(watcher.Spec.WatchId, watcher.Epoch, response, firstRevision));
+    }
+
+    /// <summary>Sends each stream what this step queued for it, as one message.</summary>
+    private void Flush()
+    {
+        foreach (var (stream, responses) in outgoing)
+        {
+            stream.Tell(new WatchProtocol.Deliveries(responses));
+        }
+
+        outgoing.Clear();
     }
 
     private static bool Matches(WatchProtocol.Create spec, MvccEvent change) =>
@@ -265,18 +310,61 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
         && !(spec.NoPut && change.Type == MvccEventType.Put)
         && !(spec.NoDelete && change.Type == MvccEventType.Delete);
 
-    private static Mvccpb.Event ToEvent(MvccEvent change, KeyValueEntry? previous)
+    /// <summary>
+    /// Converts store events to wire events once per step, however many watchers get them (the
+    /// messages are only serialized, never changed), reading a previous version only for
+    /// watchers that asked for prev_kv.
+    /// </summary>
+    private sealed class EventConverter : IDisposable
     {
-        var converted = new Mvccpb.Event
+        private readonly LmdbMvccStore? store;
+        private readonly bool ownsView;
+        private readonly Dictionary<MvccEvent, Mvccpb.Event> plain = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<MvccEvent, Mvccpb.Event> withPrevious = new(ReferenceEqualityComparer.Instance);
+        private LmdbReadView? view;
+
+        /// <summary>Opens a read transaction of its own, and only when a previous version is needed.</summary>
+        public EventConverter(LmdbMvccStore store)
         {
-            Type = change.Type == MvccEventType.Put ? Mvccpb.Event.Types.EventType.Put : Mvccpb.Event.Types.EventType.Delete,
-            Kv = change.Kv.ToProto(),
-        };
-        if (previous is not null)
-        {
-            converted.PrevKv = previous.ToProto();
+            this.store = store;
+            ownsView = true;
         }
 
-        return converted;
+        public EventConverter(LmdbReadView view) => this.view = view;
+
+        public Mvccpb.Event Convert(MvccEvent change, bool prevKv)
+        {
+            var cache = prevKv ? withPrevious : plain;
+            if (cache.TryGetValue(change, out var converted))
+            {
+                return converted;
+            }
+
+            converted = new Mvccpb.Event
+            {
+                Type = change.Type == MvccEventType.Put ? Mvccpb.Event.Types.EventType.Put : Mvccpb.Event.Types.EventType.Delete,
+                Kv = change.Kv.ToProto(),
+            };
+            if (prevKv)
+            {
+                view ??= store!.BeginRead();
+                var previous = MvccEngine.VersionBefore(view, change.Kv.Key, change.Revision.Main);
+                if (previous is not null)
+                {
+                    converted.PrevKv = previous.ToProto();
+                }
+            }
+
+            cache[change] = converted;
+            return converted;
+        }
+
+        public void Dispose()
+        {
+            if (ownsView)
+            {
+                view?.Dispose();
+            }
+        }
     }
 }

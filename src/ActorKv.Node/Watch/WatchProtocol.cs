@@ -30,13 +30,25 @@ public static class WatchProtocol
     public sealed record StreamClosed(IActorRef Stream);
 
     /// <summary>
-    /// The stream could not take a response of this watch (its client reads too slowly): replay
-    /// it from <paramref name="FromRevision"/> out of the store, in a new epoch.
+    /// The stream could not take a response of this watch (its client reads too slowly): send
+    /// the watch nothing more until it is resynced (etcd's victim watchers).
+    /// </summary>
+    public sealed record Park(IActorRef Stream, long WatchId, int Epoch);
+
+    /// <summary>
+    /// The stream's client caught up: replay a parked watch from <paramref name="FromRevision"/>
+    /// out of the store, in a new epoch.
     /// </summary>
     public sealed record Resync(IActorRef Stream, long WatchId, long FromRevision, int Epoch);
 
     /// <summary>A response for one watch of a stream; responses of an older epoch are stale.</summary>
     public sealed record Deliver(long WatchId, int Epoch, WatchResponse Response, long FirstRevision);
+
+    /// <summary>
+    /// The hub's responses for one stream from one step (a committed batch, a catch-up step),
+    /// in order: one actor message per stream rather than one per watcher.
+    /// </summary>
+    public sealed record Deliveries(List<Deliver> Responses);
 
     /// <summary>Catch unsynced watchers up from the store.</summary>
     public sealed record SyncTick

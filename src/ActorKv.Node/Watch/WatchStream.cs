@@ -12,8 +12,15 @@ namespace ActorKv.Node.Watch;
 /// reads too slowly, the watch is handed back to the hub to replay from the store later, so a
 /// slow reader holds no more than the bound and never blocks writes or other watchers.
 /// </summary>
-public sealed class WatchStream : ReceiveActor
+public sealed class WatchStream : ReceiveActor, IWithTimers
 {
+    private sealed class ResumeCheck
+    {
+        public static readonly ResumeCheck Instance = new();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
     /// <summary>A client request, as read from the gRPC stream.</summary>
     public sealed record ClientRequest(WatchRequest Request);
 
@@ -25,8 +32,14 @@ public sealed class WatchStream : ReceiveActor
     private readonly Func<long> currentRevision;
     private readonly ResponseHeaderStamp stamp;
 
+    /// <summary>How often a stream with parked watches checks whether its client caught up (etcd retries victims every 10 ms).</summary>
+    private static readonly TimeSpan ResumeCheckInterval = TimeSpan.FromMilliseconds(10);
+
     /// <summary>Live watches by id, with the epoch of responses they accept.</summary>
     private readonly Dictionary<long, int> watches = [];
+
+    /// <summary>Parked watches: the first revision the client has not been sent, and the epoch the hub parked.</summary>
+    private readonly Dictionary<long, (long FromRevision, int Epoch)> parked = [];
     private long nextId;
 
     /// <summary>
@@ -43,7 +56,14 @@ public sealed class WatchStream : ReceiveActor
         this.raftTerm = raftTerm;
         this.currentRevision = currentRevision;
         Receive<ClientRequest>(request => OnRequest(request.Request));
-        Receive<WatchProtocol.Deliver>(OnDeliver);
+        Receive<ResumeCheck>(_ => ResumeParked());
+        Receive<WatchProtocol.Deliveries>(deliveries =>
+        {
+            foreach (var deliver in deliveries.Responses)
+            {
+                OnDeliver(deliver);
+            }
+        });
     }
 
     public static Props Props(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision) =>
@@ -66,6 +86,7 @@ public sealed class WatchStream : ReceiveActor
                 // etcd answers only the cancel of a watch it has; others are ignored.
                 if (watches.Remove(request.CancelRequest.WatchId))
                 {
+                    parked.Remove(request.CancelRequest.WatchId);
                     hub.Tell(new WatchProtocol.Cancel(Self, request.CancelRequest.WatchId));
                     Write(new WatchResponse { Header = Header(), WatchId = request.CancelRequest.WatchId, Canceled = true });
                 }
@@ -143,9 +164,17 @@ public sealed class WatchStream : ReceiveActor
 
         if (response.Events.Count > 0 && pending.Count >= maxPendingEventResponses)
         {
-            // The client is behind: this and later events of the watch come again from the store.
+            // The client is behind: the watch is parked, and once the client has read what is
+            // queued, this and later events come again from the store. A client that never reads
+            // costs a counter check, not a store read.
             watches[deliver.WatchId] = deliver.Epoch + 1;
-            hub.Tell(new WatchProtocol.Resync(Self, deliver.WatchId, deliver.FirstRevision, deliver.Epoch));
+            parked[deliver.WatchId] = (deliver.FirstRevision, deliver.Epoch);
+            hub.Tell(new WatchProtocol.Park(Self, deliver.WatchId, deliver.Epoch));
+            if (!Timers.IsTimerActive(ResumeCheck.Instance))
+            {
+                Timers.StartPeriodicTimer(ResumeCheck.Instance, ResumeCheck.Instance, ResumeCheckInterval);
+            }
+
             return;
         }
 
@@ -156,6 +185,29 @@ public sealed class WatchStream : ReceiveActor
         }
 
         outbox.TryWrite(response);
+    }
+
+    /// <summary>
+    /// Resyncs the parked watches once the client has read half of the bound, so that a client
+    /// just at the bound does not park and replay on every response.
+    /// </summary>
+    private void ResumeParked()
+    {
+        if (pending.Count > maxPendingEventResponses / 2)
+        {
+            return;
+        }
+
+        foreach (var (watchId, (fromRevision, epoch)) in parked)
+        {
+            if (watches.ContainsKey(watchId))
+            {
+                hub.Tell(new WatchProtocol.Resync(Self, watchId, fromRevision, epoch));
+            }
+        }
+
+        parked.Clear();
+        Timers.Cancel(ResumeCheck.Instance);
     }
 
     private ResponseHeader Header()
