@@ -24,7 +24,8 @@ public sealed class EtcdServer : IAsyncDisposable
 
     public string Url => "http://" + Endpoint;
 
-    public static async Task<EtcdServer> StartAsync()
+    /// <param name="extraArguments">More etcd flags, e.g. an experimental interval.</param>
+    public static async Task<EtcdServer> StartAsync(params string[] extraArguments)
     {
         if (!File.Exists(Binary))
         {
@@ -46,6 +47,7 @@ public sealed class EtcdServer : IAsyncDisposable
             "--initial-advertise-peer-urls", peerUrl,
             "--initial-cluster", "default=" + peerUrl,
             "--log-level", "error",
+            .. extraArguments,
         ]);
         var server = new EtcdServer(process, dataDirectory, $"127.0.0.1:{clientPort}");
         try

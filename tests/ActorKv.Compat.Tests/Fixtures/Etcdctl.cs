@@ -23,6 +23,98 @@ public static partial class Etcdctl
     [GeneratedRegex("\"(cluster_id|member_id|raft_term|ClusterID|MemberID|RaftTerm)\" ?: ?\\d+")]
     private static partial Regex MemberFields();
 
+    /// <summary>
+    /// Runs a command that does not end by itself (watch): its output lines, masked as in
+    /// <see cref="Result.Normalized"/>, until <paramref name="enough"/> says so or the output has
+    /// been quiet for <paramref name="quiet"/>, at most <paramref name="limit"/>; then kills it by
+    /// PID. <paramref name="whileRunning"/> runs once the process has started (writes to watch).
+    /// </summary>
+    public static async Task<List<string>> RunStreamingAsync(
+        string endpoint,
+        IEnumerable<string> arguments,
+        string? stdin,
+        Func<List<string>, bool> enough,
+        TimeSpan quiet,
+        TimeSpan limit,
+        Func<Task>? whileRunning = null)
+    {
+        var start = new ProcessStartInfo(Binary)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        start.Environment["ETCDCTL_API"] = "3";
+        start.ArgumentList.Add("--endpoints=" + endpoint);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var lines = new List<string>();
+        var lastLine = Stopwatch.StartNew();
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start etcdctl");
+        void Collect(string? line)
+        {
+            if (line is not null && !line.StartsWith("{\"level\"", StringComparison.Ordinal))
+            {
+                lock (lines)
+                {
+                    lines.Add(MemberFields().Replace(line, "\"$1\":0"));
+                    lastLine.Restart();
+                }
+            }
+        }
+
+        process.OutputDataReceived += (_, e) => Collect(e.Data);
+        process.ErrorDataReceived += (_, e) => Collect(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            if (stdin is not null)
+            {
+                // Interactive mode ends at end of input: stdin stays open while the watch runs.
+                await process.StandardInput.WriteAsync(stdin);
+                await process.StandardInput.FlushAsync();
+            }
+
+            if (whileRunning is not null)
+            {
+                await whileRunning();
+            }
+
+            var deadline = Stopwatch.StartNew();
+            while (deadline.Elapsed < limit && !process.HasExited)
+            {
+                lock (lines)
+                {
+                    if (enough(lines) || (lines.Count > 0 && lastLine.Elapsed > quiet))
+                    {
+                        break;
+                    }
+                }
+
+                await Task.Delay(50);
+            }
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            await process.WaitForExitAsync();
+        }
+
+        lock (lines)
+        {
+            return [.. lines];
+        }
+    }
+
     public static async Task<Result> RunAsync(string endpoint, IEnumerable<string> arguments, string? stdin = null)
     {
         var start = new ProcessStartInfo(Binary)
