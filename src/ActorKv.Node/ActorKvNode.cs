@@ -279,7 +279,7 @@ public sealed class ActorKvNode : IAsyncDisposable
     /// <paramref name="pending"/>. Stop the actor when the stream ends.
     /// </summary>
     public IActorRef OpenWatchStream(System.Threading.Channels.ChannelWriter<WatchResponse> outbox, Watch.WatchOutboxCounter pending) =>
-        System.ActorOf(Watch.WatchStream.Props(watchHub, outbox, pending, Settings.Watch.MaxPendingEventResponses, HeaderStamp, () => RaftTerm, () => CurrentRevision));
+        System.ActorOf(Watch.WatchStream.Props(watchHub, outbox, pending, Settings.Watch.MaxPendingEventResponses, Settings.MaxRequestBytes + Settings.GrpcOverheadBytes, HeaderStamp, () => RaftTerm, () => CurrentRevision));
 
     /// <summary>The version this node reports: the etcd API version it speaks, for clients that check it.</summary>
     public const string EtcdApiVersion = "3.4.23";

@@ -125,6 +125,61 @@ public sealed partial class WatchTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A watch that asks for fragments gets a response larger than the server's request limit
+    /// split, as etcd splits it; one that does not ask gets it whole.
+    /// </summary>
+    [Fact]
+    public async Task Large_responses_come_in_fragments_as_from_etcd_when_the_watch_asks()
+    {
+        const int limit = 20_000;
+        await using var etcd = await EtcdServer.StartAsync($"--max-request-bytes={limit}");
+        await using var actorKv = await ActorKvInProcess.StartAsync($"actorkv.limits.max-request-bytes = {limit}");
+        var expected = await FragmentSessionAsync(etcd.Url);
+        var actual = await FragmentSessionAsync(actorKv.Url);
+        output.WriteLine(string.Join('\n', expected));
+        Assert.Contains(expected, line => line.Contains("fragment=True", StringComparison.Ordinal));
+        Assert.Equal(expected, actual);
+    }
+
+    /// <summary>
+    /// Responses of a fragmenting and a plain watch over 36 values of 19,000 bytes (684 KB, over
+    /// the fragment size: the 20,000-byte request limit plus etcd's 512 KiB gRPC overhead), one line each.
+    /// </summary>
+    private static async Task<List<string>> FragmentSessionAsync(string url)
+    {
+        using var channel = GrpcChannel.ForAddress(url);
+        var kv = new KV.KVClient(channel);
+        const int puts = 36;
+        for (var i = 0; i < puts; i++)
+        {
+            await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"f/{i:D2}"), Value = ByteString.CopyFrom(new byte[19_000]) });
+        }
+
+        using var call = new Watch.WatchClient(channel).Watch();
+        var fragmenting = Create("f/", "f0", startRevision: 1);
+        fragmenting.CreateRequest.Fragment = true;
+        await call.RequestStream.WriteAsync(fragmenting);
+        await call.RequestStream.WriteAsync(Create("f/", "f0", startRevision: 1));
+        var lines = new List<string>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var events = new Dictionary<long, int>();
+        while (events.GetValueOrDefault(0) < puts || events.GetValueOrDefault(1) < puts)
+        {
+            Assert.True(await call.ResponseStream.MoveNext(timeout.Token), "the stream ended");
+            var response = call.ResponseStream.Current;
+            events[response.WatchId] = events.GetValueOrDefault(response.WatchId) + response.Events.Count;
+            if (response.Events.Count > 0)
+            {
+                lines.Add($"watch {response.WatchId}: fragment={response.Fragment} revisions={string.Join(',', response.Events.Select(e => e.Kv.ModRevision))} header={response.Header.Revision}");
+            }
+        }
+
+        await call.RequestStream.CompleteAsync();
+        // Responses of two watches interleave as the server schedules them: compare each watch's own.
+        return [.. lines.OrderBy(line => line[..8], StringComparer.Ordinal)];
+    }
+
     /// <summary>Reads one watch's events from a stream until <paramref name="untilRevision"/> says stop.</summary>
     private sealed class Recorder
     {

@@ -28,6 +28,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
     private readonly ChannelWriter<WatchResponse> outbox;
     private readonly WatchOutboxCounter pending;
     private readonly int maxPendingEventResponses;
+    private readonly int fragmentBytes;
     private readonly Func<ulong> raftTerm;
     private readonly Func<long> currentRevision;
     private readonly ResponseHeaderStamp stamp;
@@ -38,6 +39,9 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
     /// <summary>Live watches by id, with the epoch of responses they accept.</summary>
     private readonly Dictionary<long, int> watches = [];
 
+    /// <summary>Watches whose client asked for large responses in fragments.</summary>
+    private readonly HashSet<long> fragmented = [];
+
     /// <summary>Parked watches: the first revision the client has not been sent, and the epoch the hub parked.</summary>
     private readonly Dictionary<long, (long FromRevision, int Epoch)> parked = [];
     private long nextId;
@@ -45,13 +49,16 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
     /// <summary>
     /// <paramref name="currentRevision"/> reads the store (a read transaction): only control
     /// answers need it; event responses carry their revision from the hub.
+    /// <paramref name="fragmentBytes"/> is the size above which a fragmenting watch's response
+    /// is split (etcd: the server's max request bytes plus gRPC overhead).
     /// </summary>
-    public WatchStream(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision)
+    public WatchStream(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, int fragmentBytes, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision)
     {
         this.hub = hub;
         this.outbox = outbox;
         this.pending = pending;
         this.maxPendingEventResponses = maxPendingEventResponses;
+        this.fragmentBytes = fragmentBytes;
         this.stamp = stamp;
         this.raftTerm = raftTerm;
         this.currentRevision = currentRevision;
@@ -66,8 +73,8 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
         });
     }
 
-    public static Props Props(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision) =>
-        Akka.Actor.Props.Create(() => new WatchStream(hub, outbox, pending, maxPendingEventResponses, stamp, raftTerm, currentRevision));
+    public static Props Props(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, int fragmentBytes, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision) =>
+        Akka.Actor.Props.Create(() => new WatchStream(hub, outbox, pending, maxPendingEventResponses, fragmentBytes, stamp, raftTerm, currentRevision));
 
     protected override void PostStop()
     {
@@ -87,6 +94,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
                 if (watches.Remove(request.CancelRequest.WatchId))
                 {
                     parked.Remove(request.CancelRequest.WatchId);
+                    fragmented.Remove(request.CancelRequest.WatchId);
                     hub.Tell(new WatchProtocol.Cancel(Self, request.CancelRequest.WatchId));
                     Write(new WatchResponse { Header = Header(), WatchId = request.CancelRequest.WatchId, Canceled = true });
                 }
@@ -136,6 +144,10 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
         }
 
         watches[id] = 0;
+        if (create.Fragment)
+        {
+            fragmented.Add(id);
+        }
         var filters = create.Filters;
         hub.Tell(new WatchProtocol.Create(
             Self,
@@ -160,6 +172,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
         if (response.Canceled)
         {
             watches.Remove(deliver.WatchId);
+            fragmented.Remove(deliver.WatchId);
         }
 
         if (response.Events.Count > 0 && pending.Count >= maxPendingEventResponses)
@@ -179,12 +192,53 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
         }
 
         stamp.Fill(response.Header, raftTerm(), response.Header.Revision);
+        if (response.Events.Count > 1 && fragmented.Contains(deliver.WatchId) && response.CalculateSize() >= fragmentBytes)
+        {
+            foreach (var fragment in Fragments(response, fragmentBytes))
+            {
+                pending.Increment();
+                outbox.TryWrite(fragment);
+            }
+
+            return;
+        }
+
         if (response.Events.Count > 0)
         {
             pending.Increment();
         }
 
         outbox.TryWrite(response);
+    }
+
+    /// <summary>
+    /// etcd's sendFragments: consecutive responses of as many events as stay under the size
+    /// (at least one each), all marked fragment but the last.
+    /// </summary>
+    internal static IEnumerable<WatchResponse> Fragments(WatchResponse response, int fragmentBytes)
+    {
+        var next = 0;
+        while (next < response.Events.Count)
+        {
+            var fragment = new WatchResponse { Header = response.Header, WatchId = response.WatchId, Fragment = true };
+            var size = fragment.CalculateSize();
+            while (next < response.Events.Count)
+            {
+                var eventSize = response.Events[next].CalculateSize();
+                // A repeated message field costs its tag, a length prefix and the message.
+                var added = 1 + Google.Protobuf.CodedOutputStream.ComputeLengthSize(eventSize) + eventSize;
+                if (fragment.Events.Count > 0 && size + added >= fragmentBytes)
+                {
+                    break;
+                }
+
+                fragment.Events.Add(response.Events[next++]);
+                size += added;
+            }
+
+            fragment.Fragment = next < response.Events.Count;
+            yield return fragment;
+        }
     }
 
     /// <summary>
