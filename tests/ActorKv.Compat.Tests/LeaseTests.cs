@@ -130,6 +130,19 @@ public sealed partial class LeaseTests(ITestOutputHelper output)
         await using var cluster = await InProcessCluster.StartAsync(3);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = cluster.Member(leader % 3 + 1);
+
+        // A 2 s lease granted through a follower and left alone: its key is gone on that follower
+        // after the TTL, within a sweep interval plus the revoke's commit (slack as above).
+        var sinceGrant = System.Diagnostics.Stopwatch.StartNew();
+        await GrantAndPutAsync(follower.Url, ttl: 2, "short");
+        while (await GetAsync(follower.Url, "short") is not null && sinceGrant.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50);
+        }
+
+        output.WriteLine($"on 3 members the key of a 2 s lease was gone from a follower {sinceGrant.Elapsed.TotalMilliseconds:F0} ms after the grant");
+        Assert.InRange(sinceGrant.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2 + 0.5 + 2));
+
         var lease = await GrantAndPutAsync(follower.Url, ttl: 3, "leased");
 
         using (var channel = GrpcChannel.ForAddress(follower.Url))
