@@ -12,6 +12,7 @@ public static class GatewayEndpoints
     {
         services.AddSingleton(node);
         services.AddSingleton(new ActorKv.Node.Concurrency.ConcurrencyRecipes(node));
+        services.AddSingleton(new ActorKv.Node.Chaos.ChaosControl(node));
         services.AddGrpc(options =>
         {
             // As etcd: larger messages are refused by gRPC itself, before they are parsed.
@@ -32,6 +33,11 @@ public static class GatewayEndpoints
         endpoints.MapGrpcService<AuthService>();
         endpoints.MapGrpcService<LockService>();
         endpoints.MapGrpcService<ElectionService>();
+        if (endpoints.ServiceProvider.GetRequiredService<ActorKvNode>().Settings.ChaosEnabled)
+        {
+            endpoints.MapGrpcService<ChaosService>();
+        }
+
         return endpoints;
     }
 }

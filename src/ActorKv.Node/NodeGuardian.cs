@@ -48,11 +48,9 @@ public sealed class NodeGuardian : ReceiveActor
     public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus)
     {
         MvccMeta meta;
-        ClusterMembership membership;
         using (var view = store.BeginRead())
         {
             meta = view.Meta;
-            membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
         }
 
         var logName = settings.Cluster.Replicated ? "raft" : "log";
@@ -64,7 +62,7 @@ public sealed class NodeGuardian : ReceiveActor
         IActorRef log;
         if (settings.Cluster.Replicated)
         {
-            log = Context.ActorOf(RaftActor.Props(settings.Cluster, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, meta.AppliedIndex, membership), logName);
+            log = Context.ActorOf(RaftActor.Props(settings.Cluster, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus), logName);
         }
         else
         {
@@ -78,6 +76,8 @@ public sealed class NodeGuardian : ReceiveActor
         Receive<GetWatchHub>(_ => Sender.Tell(watchHub));
         Receive<GetGateway>(_ => Sender.Tell(gateway));
         Receive<GetLog>(_ => Sender.Tell(log));
+        // A restarted apply actor asks the log for what it lost.
+        Receive<LogProtocol.ApplyRestarted>(restarted => log.Forward(restarted));
     }
 
     protected override SupervisorStrategy SupervisorStrategy() =>

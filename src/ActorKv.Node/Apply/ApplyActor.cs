@@ -42,6 +42,11 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private readonly List<LogProtocol.LogEntry> pending = [];
     private bool flushScheduled;
 
+    /// <summary>The highest index applied or queued for the next batch.</summary>
+    private ulong lastQueued;
+
+    private static readonly TimeSpan RedeliveryRetry = TimeSpan.FromSeconds(2);
+
     /// <summary>The membership as of the applied index (the record in the store).</summary>
     private ClusterMembership membership = ClusterMembership.Empty;
 
@@ -85,8 +90,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             // The log (Raft or the single-node log) wants to know how far apply has got.
             log = Sender;
-            pending.AddRange(committed.Entries);
-            ScheduleFlush();
+            Enqueue(committed.Entries);
         });
         Receive<ApplyProtocol.FlushTick>(_ => Flush());
         Receive<ApplyProtocol.CompactionTick>(_ => StepCompaction());
@@ -182,6 +186,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         }
 
         logger.Info("Installed the snapshot at index {0} from member {1:x}: revision {2}", meta.AppliedIndex, last.From, meta.CurrentRevision);
+        lastQueued = Math.Max(lastQueued, meta.AppliedIndex);
         PublishUsage();
         compactionResumeKey = null;
         if (meta.CompactionPending)
@@ -222,6 +227,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     {
         using var view = store.BeginRead();
         membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
+        lastQueued = view.Meta.AppliedIndex;
         if (view.Meta.CompactionPending)
         {
             // A compaction was cut short by a stop or crash: finish it.
@@ -231,18 +237,55 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         PublishUsage();
     }
 
-    protected override void PreRestart(Exception reason, object message)
+    /// <summary>
+    /// A restarted incarnation has lost the entries it had received and not applied; the log
+    /// still has them. Until the log has sent them again, later entries wait in the stash, and
+    /// their proposers keep waiting: the entries will be applied and answered.
+    /// </summary>
+    protected override void PostRestart(Exception reason)
     {
-        // The new incarnation starts empty: nobody may wait for entries it will never see.
-        foreach (var entry in pending.Where(e => e.Request is not null))
+        base.PostRestart(reason);
+        logger.Warning("Apply restarted after {0}: asking the log for the entries after index {1}", reason.GetType().Name, lastQueued);
+        Become(AwaitingRedelivery);
+        AskForRedelivery();
+    }
+
+    private void AskForRedelivery()
+    {
+        Context.Parent.Tell(new LogProtocol.ApplyRestarted(lastQueued));
+        Timers.StartSingleTimer(ApplyProtocol.RedeliveryTimeout.Instance, ApplyProtocol.RedeliveryTimeout.Instance, RedeliveryRetry);
+    }
+
+    private void AwaitingRedelivery()
+    {
+        Receive<LogProtocol.Redelivered>(redelivered =>
         {
-            if (waiters.IsMine(entry.Request!.Proposer))
+            log = Sender;
+            Timers.Cancel(ApplyProtocol.RedeliveryTimeout.Instance);
+            Become(Applying);
+            Enqueue(redelivered.Entries);
+            Stash.UnstashAll();
+        });
+        Receive<ApplyProtocol.RedeliveryTimeout>(_ => AskForRedelivery());
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    /// <summary>
+    /// Queues entries for the next batch, each index once: after a restart of the log or of
+    /// this actor, entries come again, and one batch must not apply an entry twice.
+    /// </summary>
+    private void Enqueue(IReadOnlyList<LogProtocol.LogEntry> entries)
+    {
+        foreach (var entry in entries)
+        {
+            if (entry.Index > lastQueued)
             {
-                waiters.Fail(entry.Request.Id, EtcdErrors.Stopped);
+                pending.Add(entry);
+                lastQueued = entry.Index;
             }
         }
 
-        base.PreRestart(reason, message);
+        ScheduleFlush();
     }
 
     private void ScheduleFlush()

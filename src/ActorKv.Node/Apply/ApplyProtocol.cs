@@ -11,6 +11,12 @@ public static class ApplyProtocol
         public static readonly FlushTick Instance = new();
     }
 
+    /// <summary>The log has not answered a restarted apply actor: ask again.</summary>
+    public sealed record RedeliveryTimeout
+    {
+        public static readonly RedeliveryTimeout Instance = new();
+    }
+
     /// <summary>Remove the next chunk of compacted history.</summary>
     public sealed record CompactionTick
     {

@@ -22,7 +22,8 @@ public sealed record ActorKvSettings(
     int CompactionBatchKeys,
     ClusterSettings Cluster,
     ActorKv.Node.Leases.LeaseSettings Leases,
-    WatchSettings Watch)
+    WatchSettings Watch,
+    bool ChaosEnabled = false)
 {
     private const string ReferenceResource = "ActorKv.Node.actorkv.conf";
 
@@ -81,7 +82,8 @@ public sealed record ActorKvSettings(
             Watch: new WatchSettings(
                 root.GetTimeSpan("watch.progress-notify-interval"),
                 root.GetTimeSpan("watch.sync-interval"),
-                root.GetInt("watch.max-pending-event-responses")));
+                root.GetInt("watch.max-pending-event-responses")),
+            ChaosEnabled: root.GetBoolean("chaos.enabled"));
         settings.Validate();
         return settings;
     }

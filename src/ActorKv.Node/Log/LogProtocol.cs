@@ -17,4 +17,13 @@ public static class LogProtocol
 
     /// <summary>Entries that are committed (durable on a quorum) and may be applied, in index order.</summary>
     public sealed record CommittedEntries(IReadOnlyList<LogEntry> Entries);
+
+    /// <summary>
+    /// The apply actor was restarted and lost the entries it had received but not yet applied:
+    /// the log sends again every entry after <paramref name="AppliedIndex"/> it has handed over.
+    /// </summary>
+    public sealed record ApplyRestarted(ulong AppliedIndex);
+
+    /// <summary>The answer to <see cref="ApplyRestarted"/>: those entries, in index order.</summary>
+    public sealed record Redelivered(IReadOnlyList<LogEntry> Entries);
 }

@@ -9,20 +9,42 @@ namespace ActorKv.Node.Log;
 /// </summary>
 public sealed class SingleNodeLogActor : ReceiveActor
 {
-    private ulong lastIndex;
-
-    public SingleNodeLogActor(IActorRef apply, ulong appliedIndex, ulong term)
+    /// <summary>
+    /// The last index given out. It lives outside the actor (the same object for every
+    /// incarnation) so that a restarted log never hands out an index that an entry still on its
+    /// way to the apply actor already has.
+    /// </summary>
+    public sealed class Position(ulong lastIndex)
     {
-        lastIndex = appliedIndex;
-        Receive<LogProtocol.Propose>(propose =>
-        {
-            lastIndex++;
-            apply.Tell(new LogProtocol.CommittedEntries([new LogProtocol.LogEntry(lastIndex, term, propose.Request)]));
-        });
-        // Apply's progress matters to Raft (read index); this log commits on ordering and needs none.
-        Receive<Raft.RaftProtocol.Applied>(_ => { });
+        public ulong LastIndex { get; set; } = lastIndex;
     }
 
-    public static Props Props(IActorRef apply, ulong appliedIndex, ulong term) =>
-        Akka.Actor.Props.Create(() => new SingleNodeLogActor(apply, appliedIndex, term));
+    /// <summary>Entries handed to apply and not yet reported applied: a restarted apply actor gets them again.</summary>
+    private readonly Queue<LogProtocol.LogEntry> unapplied = new();
+
+    public SingleNodeLogActor(IActorRef apply, Position position, ulong term)
+    {
+        Receive<LogProtocol.Propose>(propose =>
+        {
+            position.LastIndex++;
+            var entry = new LogProtocol.LogEntry(position.LastIndex, term, propose.Request);
+            unapplied.Enqueue(entry);
+            apply.Tell(new LogProtocol.CommittedEntries([entry]));
+        });
+        Receive<Raft.RaftProtocol.Applied>(applied =>
+        {
+            while (unapplied.TryPeek(out var entry) && entry.Index <= applied.Index)
+            {
+                unapplied.Dequeue();
+            }
+        });
+        Receive<LogProtocol.ApplyRestarted>(restarted =>
+            Sender.Tell(new LogProtocol.Redelivered(unapplied.Where(e => e.Index > restarted.AppliedIndex).ToList())));
+    }
+
+    public static Props Props(IActorRef apply, ulong appliedIndex, ulong term)
+    {
+        var position = new Position(appliedIndex);
+        return Akka.Actor.Props.Create(() => new SingleNodeLogActor(apply, position, term));
+    }
 }

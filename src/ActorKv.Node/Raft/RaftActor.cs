@@ -67,13 +67,26 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private ulong appliedIndex;
     private bool readyScheduled;
 
-    public RaftActor(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership)
+    /// <summary>The last committed index handed to the apply actor.</summary>
+    private ulong handedToApply;
+
+    /// <summary>
+    /// Reads the applied index and membership from the store itself, so that a restart (after a
+    /// failure, or a chaos kill) starts from what is applied now, not from what was at startup.
+    /// </summary>
+    public RaftActor(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status)
     {
         this.cluster = cluster;
         this.clusterId = clusterId;
         this.leases = leases;
         this.store = store;
-        membership = appliedMembership;
+        ulong mvccAppliedIndex;
+        using (var view = store.BeginRead())
+        {
+            mvccAppliedIndex = view.Meta.AppliedIndex;
+            membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
+        }
+
         this.apply = apply;
         this.waiters = waiters;
         this.status = status;
@@ -154,6 +167,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             UpdatePeers();
             ScheduleReady();
         });
+        Command<LogProtocol.ApplyRestarted>(restarted => RedeliverToApply(restarted.AppliedIndex));
         Command<RaftProtocol.Applied>(applied =>
         {
             appliedIndex = Math.Max(appliedIndex, applied.Index);
@@ -222,8 +236,50 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private RaftCore Core => core ?? throw new InvalidOperationException("the Raft core is not started before recovery completes");
 
-    public static Props Props(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, ulong mvccAppliedIndex, ClusterMembership appliedMembership) =>
-        Akka.Actor.Props.Create(() => new RaftActor(cluster, clusterId, apply, leases, store, waiters, status, mvccAppliedIndex, appliedMembership));
+    /// <summary>
+    /// Peer and snapshot senders are restarted whatever failed them, also a Kill (Akka's default
+    /// stops a killed child, and this actor would go on telling a dead sender: found by the chaos
+    /// service's actor kills). A restarted snapshot sender's transfer times out and is retried.
+    /// </summary>
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(maxNrOfRetries: -1, withinTimeMilliseconds: -1, localOnlyDecider: _ => Directive.Restart);
+
+    private static List<LogProtocol.LogEntry> ToLogEntries(IReadOnlyList<Entry> committed)
+    {
+        var entries = new List<LogProtocol.LogEntry>(committed.Count);
+        foreach (var entry in committed)
+        {
+            if (entry.Type == EntryType.ConfChange)
+            {
+                // Raft applies it once the apply side has validated and recorded it.
+                var change = MembershipChange.Parser.ParseFrom(ConfChange.Decode(entry.Data).Context);
+                entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, null, change));
+            }
+            else
+            {
+                entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, entry.Data.Length > 0 ? WriteRequest.Parser.ParseFrom(entry.Data) : null));
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>
+    /// The apply actor restarted: entries it had not applied are still in the log (compaction
+    /// never passes the applied index), so they go again; it skips what it has applied.
+    /// </summary>
+    private void RedeliverToApply(ulong appliedIndex)
+    {
+        var from = Math.Max(appliedIndex + 1, storage.FirstIndex);
+        var entries = from <= handedToApply
+            ? ToLogEntries(storage.Entries(from, handedToApply + 1, long.MaxValue))
+            : [];
+        log.Info("Apply restarted at index {0}: handing it entries {1} to {2} again", appliedIndex, from, handedToApply);
+        Sender.Tell(new LogProtocol.Redelivered(entries));
+    }
+
+    public static Props Props(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, clusterId, apply, leases, store, waiters, status));
 
     /// <summary>
     /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
@@ -684,22 +740,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
         if (ready.CommittedEntries.Count > 0)
         {
-            var entries = new List<LogProtocol.LogEntry>(ready.CommittedEntries.Count);
-            foreach (var entry in ready.CommittedEntries)
-            {
-                if (entry.Type == EntryType.ConfChange)
-                {
-                    // Raft applies it once the apply side has validated and recorded it.
-                    var change = MembershipChange.Parser.ParseFrom(ConfChange.Decode(entry.Data).Context);
-                    entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, null, change));
-                }
-                else
-                {
-                    entries.Add(new LogProtocol.LogEntry(entry.Index, entry.Term, entry.Data.Length > 0 ? WriteRequest.Parser.ParseFrom(entry.Data) : null));
-                }
-            }
-
-            apply.Tell(new LogProtocol.CommittedEntries(entries));
+            apply.Tell(new LogProtocol.CommittedEntries(ToLogEntries(ready.CommittedEntries)));
+            handedToApply = ready.CommittedEntries[^1].Index;
         }
 
         foreach (var read in ready.ReadStates)

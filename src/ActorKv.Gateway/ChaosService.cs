@@ -1,0 +1,38 @@
+using ActorKv.Node.Chaos;
+using ActorKv.Protocol.Chaos;
+using Grpc.Core;
+
+namespace ActorKv.Gateway;
+
+/// <summary>The chaos service (mapped only when actorkv.chaos.enabled is on).</summary>
+public sealed class ChaosService(ChaosControl control) : Chaos.ChaosBase
+{
+    public override async Task<KillActorResponse> KillActor(KillActorRequest request, ServerCallContext context)
+    {
+        try
+        {
+            return new KillActorResponse { Killed = { await control.KillActorAsync(request.Actor) } };
+        }
+        catch (ArgumentException unknown)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, unknown.Message));
+        }
+    }
+
+    public override async Task<SetPeerLinkResponse> SetPeerLink(SetPeerLinkRequest request, ServerCallContext context)
+    {
+        try
+        {
+            await control.SetPeerLinkAsync(request.MemberId, request.Cut);
+            return new SetPeerLinkResponse();
+        }
+        catch (ArgumentException unknown)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, unknown.Message));
+        }
+        catch (InvalidOperationException notThrottled)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, notThrottled.Message));
+        }
+    }
+}

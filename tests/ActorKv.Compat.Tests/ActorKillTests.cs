@@ -1,0 +1,90 @@
+using ActorKv.Compat.Tests.Fixtures;
+using ActorKv.Node.Chaos;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Xunit.Abstractions;
+
+namespace ActorKv.Compat.Tests;
+
+/// <summary>
+/// Killing a node's actors (Akka's Kill, as the chaos service does) while clients write: each is
+/// restarted by its supervisor from LMDB state, no acknowledged write is lost, and every member
+/// ends with the same store.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ActorKillTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData("apply")]
+    [InlineData("raft")]
+    [InlineData("peers")]
+    [InlineData("gateway")]
+    [InlineData("leases")]
+    public async Task Killed_actors_restart_and_lose_no_acknowledged_write(string actor)
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        var leader = await cluster.WaitForLeaderAsync();
+        var acknowledged = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var stop = new CancellationTokenSource();
+
+        async Task WriterAsync(ulong through)
+        {
+            using var channel = GrpcChannel.ForAddress(cluster.Member(through).Url);
+            var kv = new KV.KVClient(channel);
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var key = $"w{through}/{i:D5}";
+                try
+                {
+                    await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8("v") }, deadline: DateTime.UtcNow.AddSeconds(5));
+                    acknowledged.Add(key);
+                }
+                catch (RpcException)
+                {
+                    // Unknown outcome: not counted as acknowledged.
+                }
+            }
+        }
+
+        var writers = cluster.Running.Keys.Select(id => Task.Run(() => WriterAsync(id))).ToList();
+        var killedPaths = new List<string>();
+        for (var round = 0; round < 4; round++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(700));
+            // The leader's actor and a follower's, in turn.
+            var target = round % 2 == 0 ? leader : leader % 3 + 1;
+            killedPaths.AddRange(await new ChaosControl(cluster.Member(target).Server.Node).KillActorAsync(actor));
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+        output.WriteLine($"killed {string.Join(", ", killedPaths)}; {acknowledged.Count} writes acknowledged");
+        Assert.NotEmpty(killedPaths);
+        Assert.True(acknowledged.Count > 50, "too few writes were acknowledged to judge");
+
+        // Every member has every acknowledged write, and all have the same store.
+        await cluster.PutAsync("final", "x");
+        var hashes = new List<uint>();
+        foreach (var member in cluster.Running.Values)
+        {
+            await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, "final") == "x", TimeSpan.FromSeconds(30), "every member to apply the final write");
+            using var channel = GrpcChannel.ForAddress(member.Url);
+            var kv = new KV.KVClient(channel);
+            var keys = new HashSet<string>();
+            foreach (var prefix in new[] { "w1/", "w2/", "w3/" })
+            {
+                var range = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(prefix[..^1] + "0"), KeysOnly = true, Serializable = true });
+                keys.UnionWith(range.Kvs.Select(k => k.Key.ToStringUtf8()));
+            }
+
+            var missing = acknowledged.Where(key => !keys.Contains(key)).ToList();
+            Assert.True(missing.Count == 0, $"acknowledged writes missing on {member.Endpoint}: {string.Join(", ", missing.Take(10))}");
+            hashes.Add((await new Maintenance.MaintenanceClient(channel).HashKVAsync(new HashKVRequest())).Hash);
+        }
+
+        Assert.Single(hashes.Distinct());
+    }
+}
