@@ -107,6 +107,14 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
     protected override void PreStart() =>
         Timers.StartPeriodicTimer(WatchProtocol.ProgressTick.Instance, WatchProtocol.ProgressTick.Instance, progressNotifyInterval);
 
+    /// <summary>Watchers live only in this actor: after a restart the streams must create them again.</summary>
+    protected override void PostRestart(Exception reason)
+    {
+        base.PostRestart(reason);
+        log.Warning("Watch hub restarted after {0}: streams create their watches again", reason.GetType().Name);
+        Context.System.EventStream.Publish(WatchProtocol.HubRestarted.Instance);
+    }
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     protected override bool AroundReceive(Receive receive, object message)
@@ -124,10 +132,15 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
         var watcher = new Watcher(create)
         {
             NextRevision = create.StartRevision == 0 ? revision + 1 : create.StartRevision,
+            Epoch = create.Epoch,
         };
         watcher.Synced = watcher.NextRevision > revision;
         watchers[(create.Stream, create.WatchId)] = watcher;
-        Send(watcher, new WatchResponse { Header = new ResponseHeader { Revision = revision }, WatchId = create.WatchId, Created = true }, firstRevision: 0);
+        if (!create.Resumed)
+        {
+            Send(watcher, new WatchResponse { Header = new ResponseHeader { Revision = revision }, WatchId = create.WatchId, Created = true }, firstRevision: 0);
+        }
+
         if (!watcher.Synced)
         {
             ScheduleSync();

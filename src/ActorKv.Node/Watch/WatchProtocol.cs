@@ -22,7 +22,19 @@ public static class WatchProtocol
         bool NoPut,
         bool NoDelete,
         bool PrevKv,
-        bool ProgressNotify);
+        bool ProgressNotify,
+        int Epoch = 0,
+        bool Resumed = false);
+
+    /// <summary>
+    /// The hub was restarted and has no watchers: every stream creates its watches again
+    /// (<see cref="Create.Resumed"/>: no second created response), from the first revision its
+    /// client has not been sent.
+    /// </summary>
+    public sealed record HubRestarted
+    {
+        public static readonly HubRestarted Instance = new();
+    }
 
     public sealed record Cancel(IActorRef Stream, long WatchId);
 

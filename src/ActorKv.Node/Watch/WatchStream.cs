@@ -39,6 +39,12 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
     /// <summary>Live watches by id, with the epoch of responses they accept.</summary>
     private readonly Dictionary<long, int> watches = [];
 
+    /// <summary>
+    /// Each live watch as sent to the hub, and the first revision its client has not been sent
+    /// (0: from the revision its created response names), to create it again if the hub restarts.
+    /// </summary>
+    private readonly Dictionary<long, (WatchProtocol.Create Spec, long ResumeFrom)> specs = [];
+
     /// <summary>Watches whose client asked for large responses in fragments.</summary>
     private readonly HashSet<long> fragmented = [];
 
@@ -64,6 +70,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
         this.currentRevision = currentRevision;
         Receive<ClientRequest>(request => OnRequest(request.Request));
         Receive<ResumeCheck>(_ => ResumeParked());
+        Receive<WatchProtocol.HubRestarted>(_ => ResumeAfterHubRestart());
         Receive<WatchProtocol.Deliveries>(deliveries =>
         {
             foreach (var deliver in deliveries.Responses)
@@ -76,8 +83,11 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
     public static Props Props(IActorRef hub, ChannelWriter<WatchResponse> outbox, WatchOutboxCounter pending, int maxPendingEventResponses, int fragmentBytes, ResponseHeaderStamp stamp, Func<ulong> raftTerm, Func<long> currentRevision) =>
         Akka.Actor.Props.Create(() => new WatchStream(hub, outbox, pending, maxPendingEventResponses, fragmentBytes, stamp, raftTerm, currentRevision));
 
+    protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(WatchProtocol.HubRestarted));
+
     protected override void PostStop()
     {
+        Context.System.EventStream.Unsubscribe(Self);
         hub.Tell(new WatchProtocol.StreamClosed(Self));
         outbox.TryComplete();
     }
@@ -93,6 +103,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
                 // etcd answers only the cancel of a watch it has; others are ignored.
                 if (watches.Remove(request.CancelRequest.WatchId))
                 {
+                    specs.Remove(request.CancelRequest.WatchId);
                     parked.Remove(request.CancelRequest.WatchId);
                     fragmented.Remove(request.CancelRequest.WatchId);
                     hub.Tell(new WatchProtocol.Cancel(Self, request.CancelRequest.WatchId));
@@ -149,7 +160,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             fragmented.Add(id);
         }
         var filters = create.Filters;
-        hub.Tell(new WatchProtocol.Create(
+        var spec = new WatchProtocol.Create(
             Self,
             id,
             key,
@@ -158,7 +169,32 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             NoPut: filters.Contains(WatchCreateRequest.Types.FilterType.Noput),
             NoDelete: filters.Contains(WatchCreateRequest.Types.FilterType.Nodelete),
             create.PrevKv,
-            create.ProgressNotify));
+            create.ProgressNotify);
+        specs[id] = (spec, create.StartRevision);
+        hub.Tell(spec);
+    }
+
+    /// <summary>
+    /// The hub lost its watchers: create each watch again in a new epoch, from the first
+    /// revision not yet sent to the client (parked ones from where they were parked).
+    /// </summary>
+    private void ResumeAfterHubRestart()
+    {
+        foreach (var (id, epoch) in watches.ToList())
+        {
+            var (spec, resumeFrom) = specs[id];
+            if (parked.Remove(id, out var parkedAt))
+            {
+                resumeFrom = parkedAt.FromRevision;
+            }
+
+            // A watch "from now" whose created response had not come yet still starts from now.
+            watches[id] = epoch + 1;
+            hub.Tell(spec with { StartRevision = resumeFrom, Epoch = epoch + 1, Resumed = true });
+        }
+
+        parked.Clear();
+        Timers.Cancel(ResumeCheck.Instance);
     }
 
     private void OnDeliver(WatchProtocol.Deliver deliver)
@@ -173,6 +209,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
         {
             watches.Remove(deliver.WatchId);
             fragmented.Remove(deliver.WatchId);
+            specs.Remove(deliver.WatchId);
         }
 
         if (response.Events.Count > 0 && pending.Count >= maxPendingEventResponses)
@@ -189,6 +226,19 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             }
 
             return;
+        }
+
+        // Where a recreated watch would resume: after what the client is sent now.
+        if (specs.TryGetValue(deliver.WatchId, out var entry))
+        {
+            if (response.Events.Count > 0)
+            {
+                specs[deliver.WatchId] = (entry.Spec, response.Events[^1].Kv.ModRevision + 1);
+            }
+            else if (response.Created && entry.ResumeFrom == 0)
+            {
+                specs[deliver.WatchId] = (entry.Spec, response.Header.Revision + 1);
+            }
         }
 
         stamp.Fill(response.Header, raftTerm(), response.Header.Revision);
