@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Starts and stops local ActorKv nodes in the background, from the HOCON files in hocon/.
 #
-#   scripts/cluster.sh up [--nodes N] [--data-dir DIR] [--base-port P]
+#   scripts/cluster.sh up [--nodes N] [--data-dir DIR] [--base-port P] [--extra-conf FILE]
 #       Builds actorkv (Release) if needed, starts the nodes, waits until they serve, prints
 #       ENDPOINTS=host:port,...  Node i (1-based) serves clients on P + 10*(i-1) and talks Raft
 #       (Akka.Remote) on P + 1 + 10*(i-1); default P 2379. One node runs without Raft
 #       (hocon/single.conf); more form a Raft cluster (hocon/node1.conf ... with the ports above).
+#       --extra-conf adds a HOCON file over each node's own, on every start (chaos/run.sh gives
+#       hocon/chaos.conf).
 #   scripts/cluster.sh down [--data-dir DIR]      stops every node of DIR (SIGTERM, then kill -9)
 #   scripts/cluster.sh status [--data-dir DIR]    one line per node: name, PID, endpoint, alive
 #   scripts/cluster.sh kill NODE [--data-dir DIR]     kill -9 one node (NODE: n1, n2, ...)
@@ -27,12 +29,14 @@ data_dir="$root/.data/cluster"
 base_port=2379
 node_name=""
 learner=""
+extra_conf=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --learner) learner="--learner"; shift ;;
     --nodes) nodes="$2"; shift 2 ;;
     --data-dir) data_dir="$2"; shift 2 ;;
     --base-port) base_port="$2"; shift 2 ;;
+    --extra-conf) extra_conf="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
     n[0-9]*) node_name="$1"; shift ;;
     *) echo "cluster.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -97,7 +101,9 @@ start_node() {
   port="$(sed -n 's/.*client-url = "127.0.0.1:\([0-9]*\)".*/\1/p' "$dir/node.conf")"
   alive "$dir" && die "$name is already running (PID $(cat "$dir/pid"))"
   port_open "$port" && die "port $port is in use by another process; choose another --base-port"
-  nohup dotnet "$server_dll" --config "$(cat "$dir/base-conf")" --config "$dir/node.conf" >>"$dir/actorkv.log" 2>&1 &
+  local configs=(--config "$(cat "$dir/base-conf")" --config "$dir/node.conf")
+  [ -f "$dir/extra-conf" ] && configs+=(--config "$(cat "$dir/extra-conf")")
+  nohup dotnet "$server_dll" "${configs[@]}" >>"$dir/actorkv.log" 2>&1 &
   echo $! > "$dir/pid"
   local waited=0
   until port_open "$port"; do
@@ -171,6 +177,11 @@ case "$command" in
     build
     endpoints=()
     for i in $(seq 1 "$nodes"); do
+      if [ -n "$extra_conf" ]; then
+        [ -f "$extra_conf" ] || die "no such file: $extra_conf"
+        mkdir -p "$data_dir/n$i"
+        echo "$extra_conf" > "$data_dir/n$i/extra-conf"
+      fi
       endpoints+=("$(start_node "n$i")")
     done
     [ "$nodes" -eq 1 ] || wait_for_leader "$(IFS=,; echo "${endpoints[*]}")"

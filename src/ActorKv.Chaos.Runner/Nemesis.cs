@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using ActorKv.Protocol.Chaos;
+using Grpc.Net.Client;
+
+namespace ActorKv.Chaos.Runner;
+
+/// <summary>One injected fault: when it started and was healed (run clock, ms), and what it was.</summary>
+public sealed record Fault(long StartMs, long EndMs, string Kind, string Description);
+
+/// <summary>
+/// Injects one fault at a time, drawn from the enabled nemeses with the run's seed: a quiet
+/// spell, a fault on the leader (half the time) or a random member, held for a while, healed.
+///   kill-node   kill -9 the member, restart it from its data dir
+///   pause-node  SIGSTOP the member past several election timeouts, then SIGCONT
+///   partition   cut every Akka.Remote link of the member (both sides, trttl blackhole), then heal
+///   kill-actor  Akka Kill of one of the member's actors (raft, apply, watch, leases, gateway,
+///               peer senders) through the chaos service; supervision restarts it
+/// </summary>
+public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, Random random, Stopwatch clock)
+{
+    private static readonly string[] Actors = ["raft", "apply", "watch", "leases", "gateway", "peers"];
+
+    public List<Fault> Timeline { get; } = [];
+
+    public async Task RunAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            await DelayAsync(TimeSpan.FromMilliseconds(random.Next(2000, 4000)), stop);
+            if (stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var kind = kinds[random.Next(kinds.Count)];
+            var leader = await cluster.LeaderAsync();
+            var target = leader != 0 && random.Next(2) == 0 ? leader : 1 + random.Next(cluster.Nodes);
+            var hold = TimeSpan.FromMilliseconds(random.Next(2000, 5000));
+            var role = target == leader ? "leader " : "";
+            var started = clock.ElapsedMilliseconds;
+            string description;
+            switch (kind)
+            {
+                case "kill-node":
+                    description = $"kill -9 {role}n{target}, restart after {hold.TotalSeconds:F1}s";
+                    await cluster.SignalAsync(target, "KILL");
+                    await DelayAsync(hold, CancellationToken.None);
+                    await cluster.RestartAsync(target);
+                    break;
+                case "pause-node":
+                    description = $"SIGSTOP {role}n{target} for {hold.TotalSeconds:F1}s";
+                    await cluster.SignalAsync(target, "STOP");
+                    await DelayAsync(hold, CancellationToken.None);
+                    await cluster.SignalAsync(target, "CONT");
+                    break;
+                case "partition":
+                    description = $"isolate {role}n{target} for {hold.TotalSeconds:F1}s";
+                    await IsolateAsync(target, cut: true);
+                    await DelayAsync(hold, CancellationToken.None);
+                    await IsolateAsync(target, cut: false);
+                    break;
+                default:
+                    var actor = Actors[random.Next(Actors.Length)];
+                    using (var channel = GrpcChannel.ForAddress(cluster.Url(target)))
+                    {
+                        var killed = await new Protocol.Chaos.Chaos.ChaosClient(channel).KillActorAsync(new KillActorRequest { Actor = actor }, deadline: DateTime.UtcNow.AddSeconds(10));
+                        description = $"kill actor {actor} on {role}n{target} ({killed.Killed.Count} killed)";
+                    }
+
+                    await DelayAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
+                    break;
+            }
+
+            Timeline.Add(new Fault(started, clock.ElapsedMilliseconds, kind, description));
+            Console.WriteLine($"[{started / 1000.0,7:F1}s] {description}");
+        }
+    }
+
+    /// <summary>Cuts (or heals) every link between the member and the others, on both sides.</summary>
+    private async Task IsolateAsync(int target, bool cut)
+    {
+        foreach (var other in cluster.Members.Where(m => m != target))
+        {
+            foreach (var (from, to) in new[] { (target, other), (other, target) })
+            {
+                // Healing must reach every side: retry a member that is briefly busy.
+                for (var attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        using var channel = GrpcChannel.ForAddress(cluster.Url(from));
+                        await new Protocol.Chaos.Chaos.ChaosClient(channel).SetPeerLinkAsync(new SetPeerLinkRequest { MemberId = (ulong)to, Cut = cut }, deadline: DateTime.UtcNow.AddSeconds(5));
+                        break;
+                    }
+                    catch (Grpc.Core.RpcException) when (attempt < 5)
+                    {
+                        await Task.Delay(500);
+                    }
+                }
+            }
+        }
+    }
+
+    private static async Task DelayAsync(TimeSpan delay, CancellationToken stop)
+    {
+        try
+        {
+            await Task.Delay(delay, stop);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
