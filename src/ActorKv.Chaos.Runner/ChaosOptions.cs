@@ -8,17 +8,19 @@ public sealed record ChaosOptions(
     int Seed,
     int BasePort,
     string ReportDirectory,
-    int ClientsPerNode)
+    int ClientsPerNode,
+    string? DataDirectory)
 {
     public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "kill-actor"];
 
     public const string Usage = """
         usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor]
-                             [--seed N] [--base-port P] [--report DIR] [--clients-per-node 2]
+                             [--seed N] [--base-port P] [--report DIR] [--clients-per-node 2] [--data-dir DIR]
           Starts a fresh local cluster (scripts/cluster.sh with hocon/chaos.conf), runs clients and
           watchers against it while the nemeses inject one fault at a time, heals, checks
           linearizability, watch histories, convergence and liveness, prints a verdict table, and
           writes report.json and timeline.html to the report dir. Exit code 1 on any violation.
+          The nodes' data goes to --data-dir (default: a new temp dir), deleted at the end.
         """;
 
     public static ChaosOptions Parse(string[] args, out string root)
@@ -34,7 +36,7 @@ public sealed record ChaosOptions(
             values[args[i]] = args[++i];
         }
 
-        string[] known = ["--root", "--nodes", "--duration", "--nemesis", "--seed", "--base-port", "--report", "--clients-per-node"];
+        string[] known = ["--root", "--nodes", "--duration", "--nemesis", "--seed", "--base-port", "--report", "--clients-per-node", "--data-dir"];
         foreach (var key in values.Keys.Where(k => !known.Contains(k)))
         {
             throw new ArgumentException($"unknown option '{key}'");
@@ -60,7 +62,7 @@ public sealed record ChaosOptions(
             throw new ArgumentException("--clients-per-node must be at least 1");
         }
 
-        var basePort = values.TryGetValue("--base-port", out var p) ? int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : 30000 + (seed % 300) * 100;
+        var basePort = values.TryGetValue("--base-port", out var p) ? int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : LocalCluster.FreeBasePort(new Random(seed), nodes);
         return new ChaosOptions(
             nodes,
             ParseDuration(values.GetValueOrDefault("--duration") ?? "60s"),
@@ -68,7 +70,8 @@ public sealed record ChaosOptions(
             seed,
             basePort,
             Path.GetFullPath(values.GetValueOrDefault("--report") ?? Path.Combine(Path.GetTempPath(), $"actorkv-chaos-{seed}")),
-            clients);
+            clients,
+            values.TryGetValue("--data-dir", out var data) ? Path.GetFullPath(data) : null);
     }
 
     private static TimeSpan ParseDuration(string text)

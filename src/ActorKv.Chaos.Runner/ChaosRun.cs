@@ -72,7 +72,12 @@ public sealed class ChaosRun
         }
 
         run.linearizability = LinearizabilityChecker.Check(new KeyValueModel(), run.workload.History);
-        run.verdicts.Add(("linearizable", run.linearizability.Verdict != Verdict.NotLinearizable, run.linearizability.Verdict.ToString()));
+        run.verdicts.Add(("linearizable", run.linearizability.Verdict != Verdict.NotLinearizable, run.linearizability.Verdict switch
+        {
+            Verdict.Linearizable => "yes: every key's history has a legal order",
+            Verdict.Unknown => "unknown: the search ran out of its budget (neither proven nor refuted)",
+            _ => "NO: see the failing fragment in report.json",
+        }));
 
         var crashes = cluster.Members.Where(n => File.Exists(cluster.LogFile(n)) && File.ReadAllText(cluster.LogFile(n)).Contains("Unhandled exception", StringComparison.Ordinal)).ToList();
         run.verdicts.Add(("node logs", crashes.Count == 0, crashes.Count == 0 ? "no unhandled exception" : $"unhandled exception in {string.Join(", ", crashes.Select(n => $"n{n}"))}"));

@@ -15,8 +15,8 @@ catch (Exception bad) when (bad is ArgumentException or FormatException)
 }
 
 var random = new Random(options.Seed);
-var dataDirectory = Path.Combine(Path.GetTempPath(), $"actorkv-chaos-data-{options.Seed}-{Environment.ProcessId}");
-var cluster = new LocalCluster(root, dataDirectory, options.Nodes, LocalCluster.FreeBasePort(random, options.Nodes));
+var dataDirectory = options.DataDirectory ?? Path.Combine(Path.GetTempPath(), $"actorkv-chaos-data-{options.Seed}-{Environment.ProcessId}");
+var cluster = new LocalCluster(root, dataDirectory, options.Nodes, options.BasePort);
 Console.WriteLine($"chaos run: seed {options.Seed}, {options.Nodes} nodes, {options.Duration.TotalSeconds:F0}s, nemeses {string.Join(',', options.Nemeses)}, data {dataDirectory}");
 try
 {
@@ -46,5 +46,8 @@ finally
         }
     }
 
-    Directory.Delete(dataDirectory, recursive: true);
+    if (Directory.Exists(dataDirectory))
+    {
+        Directory.Delete(dataDirectory, recursive: true);
+    }
 }

@@ -114,17 +114,37 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                     }
                 }
             }
-            catch (RpcException) when (input is KvInput.Get)
+            catch (RpcException failed)
             {
-            }
-            catch (RpcException)
-            {
-                lock (History)
+                // A read that failed told nothing, and a request refused at connect was never
+                // sent: both are left out. Any other failed write may have taken effect.
+                if (input is not KvInput.Get && !NeverSent(failed))
                 {
-                    History.Add(Operation<KvInput, KvOutput>.Unknown(client, input, call));
+                    lock (History)
+                    {
+                        History.Add(Operation<KvInput, KvOutput>.Unknown(client, input, call));
+                    }
                 }
+
+                // As a client seeing errors would, wait before the next request: each unknown
+                // outcome stays concurrent with everything after it and widens the search.
+                await Task.Delay(500, CancellationToken.None);
             }
         }
+    }
+
+    /// <summary>The member refused the TCP connection: the request cannot have reached it.</summary>
+    private static bool NeverSent(RpcException failed)
+    {
+        for (Exception? inner = failed.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private async Task WatcherAsync(int node, CancellationToken stop)
