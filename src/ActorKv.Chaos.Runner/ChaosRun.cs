@@ -165,7 +165,7 @@ public sealed class ChaosRun
         }
 
         Directory.CreateDirectory(options.ReportDirectory);
-        var failing = linearizability?.FailingPartition?.Select(Describe).ToList();
+        var failing = FailingWindow()?.Select(Describe).ToList();
         var report = new
         {
             options.Seed,
@@ -179,12 +179,36 @@ public sealed class ChaosRun
             LongestUnavailabilitySeconds = longestGapMs / 1000.0,
             Verdicts = verdicts.Select(v => new { v.Check, v.Passed, v.Detail }),
             FailingFragment = failing,
-            LongestLinearizedPrefix = linearizability?.LongestLinearizedPrefix?.Select(Describe),
+            FailingKeyOperations = linearizability?.FailingPartition?.Count,
+            LongestLinearizedPrefix = linearizability?.LongestLinearizedPrefix?.Count,
         };
         File.WriteAllText(Path.Combine(options.ReportDirectory, "report.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
-        File.WriteAllText(Path.Combine(options.ReportDirectory, "timeline.html"), Timeline.Html(options, history, nemesis.Timeline, runMs, failing is null ? null : linearizability!.FailingPartition!.ToHashSet()));
+        File.WriteAllText(Path.Combine(options.ReportDirectory, "timeline.html"), Timeline.Html(options, history, nemesis.Timeline, runMs, FailingWindow()?.ToHashSet()));
         Console.WriteLine($"report: {Path.Combine(options.ReportDirectory, "report.json")}, timeline: {Path.Combine(options.ReportDirectory, "timeline.html")}");
         return verdicts.All(v => v.Passed) ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The part of a non-linearizable key's history to read first: the operations of that key
+    /// that overlap the second before the earliest operation the checker could not order after
+    /// its longest linearizable prefix (the whole key's history is in the checker's result).
+    /// </summary>
+    private List<Operation<KvInput, KvOutput>>? FailingWindow()
+    {
+        if (linearizability?.FailingPartition is not { } partition)
+        {
+            return null;
+        }
+
+        var ordered = (linearizability.LongestLinearizedPrefix ?? []).ToHashSet();
+        var stuck = partition.Where(o => !ordered.Contains(o)).MinBy(o => o.Call);
+        if (stuck is null)
+        {
+            return [.. partition];
+        }
+
+        var from = stuck.Call - Stopwatch.Frequency;
+        return [.. partition.Where(o => o.Call <= stuck.Call + Stopwatch.Frequency / 10 && (o.OutcomeUnknown || o.Return >= from)).OrderBy(o => o.Call)];
     }
 
     private static string Describe(Operation<KvInput, KvOutput> operation) =>
