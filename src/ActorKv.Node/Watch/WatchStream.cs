@@ -9,8 +9,8 @@ namespace ActorKv.Node.Watch;
 /// One gRPC Watch stream (etcd's serverWatchStream): takes the client's create, cancel and
 /// progress requests, gives watch ids, and writes the hub's responses to the stream's outbox,
 /// which the gRPC call drains. Event responses waiting in the outbox are bounded; when the client
-/// reads too slowly, the watch is handed back to the hub to replay from the store later, so a
-/// slow reader holds no more than the bound and never blocks writes or other watchers.
+/// reads too slowly, its watches are parked and replayed from the store once it has caught up,
+/// so a slow reader holds no more than the bound and never blocks writes or other watchers.
 /// </summary>
 public sealed class WatchStream : ReceiveActor, IWithTimers
 {
@@ -36,20 +36,28 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
     /// <summary>How often a stream with parked watches checks whether its client caught up (etcd retries victims every 10 ms).</summary>
     private static readonly TimeSpan ResumeCheckInterval = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>Live watches by id, with the epoch of responses they accept.</summary>
-    private readonly Dictionary<long, int> watches = [];
+    /// <summary>One live watch of this stream.</summary>
+    private sealed class LiveWatch(WatchProtocol.Create spec, bool fragment)
+    {
+        /// <summary>The watch as sent to the hub (to create it again if the hub restarts).</summary>
+        public WatchProtocol.Create Spec { get; } = spec;
 
-    /// <summary>
-    /// Each live watch as sent to the hub, and the first revision its client has not been sent
-    /// (0: from the revision its created response names), to create it again if the hub restarts.
-    /// </summary>
-    private readonly Dictionary<long, (WatchProtocol.Create Spec, long ResumeFrom)> specs = [];
+        /// <summary>The client asked for large responses in fragments.</summary>
+        public bool Fragment { get; } = fragment;
 
-    /// <summary>Watches whose client asked for large responses in fragments.</summary>
-    private readonly HashSet<long> fragmented = [];
+        /// <summary>Responses of an older epoch are stale (sent before a park or a hub restart).</summary>
+        public int Epoch { get; set; }
 
-    /// <summary>Parked watches: the first revision the client has not been sent, and the epoch the hub parked.</summary>
-    private readonly Dictionary<long, (long FromRevision, int Epoch)> parked = [];
+        /// <summary>The first revision the client has not been sent; 0: from the revision its created response names.</summary>
+        public long ResumeFrom { get; set; } = spec.StartRevision;
+
+        /// <summary>Parked: the epoch the hub parked it in (the watch resumes from <see cref="ResumeFrom"/>).</summary>
+        public int? ParkedEpoch { get; set; }
+    }
+
+    /// <summary>Live watches by id.</summary>
+    private readonly Dictionary<long, LiveWatch> watches = [];
+
     private long nextId;
 
     /// <summary>
@@ -103,9 +111,6 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
                 // etcd answers only the cancel of a watch it has; others are ignored.
                 if (watches.Remove(request.CancelRequest.WatchId))
                 {
-                    specs.Remove(request.CancelRequest.WatchId);
-                    parked.Remove(request.CancelRequest.WatchId);
-                    fragmented.Remove(request.CancelRequest.WatchId);
                     hub.Tell(new WatchProtocol.Cancel(Self, request.CancelRequest.WatchId));
                     Write(new WatchResponse { Header = Header(), WatchId = request.CancelRequest.WatchId, Canceled = true });
                 }
@@ -154,11 +159,6 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             return;
         }
 
-        watches[id] = 0;
-        if (create.Fragment)
-        {
-            fragmented.Add(id);
-        }
         var filters = create.Filters;
         var spec = new WatchProtocol.Create(
             Self,
@@ -170,7 +170,7 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             NoDelete: filters.Contains(WatchCreateRequest.Types.FilterType.Nodelete),
             create.PrevKv,
             create.ProgressNotify);
-        specs[id] = (spec, create.StartRevision);
+        watches[id] = new LiveWatch(spec, create.Fragment);
         hub.Tell(spec);
     }
 
@@ -180,36 +180,28 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
     /// </summary>
     private void ResumeAfterHubRestart()
     {
-        foreach (var (id, epoch) in watches.ToList())
+        foreach (var watch in watches.Values)
         {
-            var (spec, resumeFrom) = specs[id];
-            if (parked.Remove(id, out var parkedAt))
-            {
-                resumeFrom = parkedAt.FromRevision;
-            }
-
             // A watch "from now" whose created response had not come yet still starts from now.
-            watches[id] = epoch + 1;
-            hub.Tell(spec with { StartRevision = resumeFrom, Epoch = epoch + 1, Resumed = true });
+            watch.Epoch++;
+            watch.ParkedEpoch = null;
+            hub.Tell(watch.Spec with { StartRevision = watch.ResumeFrom, Epoch = watch.Epoch, Resumed = true });
         }
 
-        parked.Clear();
         Timers.Cancel(ResumeCheck.Instance);
     }
 
     private void OnDeliver(WatchProtocol.Deliver deliver)
     {
-        if (!watches.TryGetValue(deliver.WatchId, out var epoch) || deliver.Epoch < epoch)
+        if (!watches.TryGetValue(deliver.WatchId, out var watch) || deliver.Epoch < watch.Epoch)
         {
-            return; // cancelled, or sent before the watch was handed back for a replay
+            return; // cancelled, or sent before the watch was parked or recreated
         }
 
         var response = deliver.Response;
         if (response.Canceled)
         {
             watches.Remove(deliver.WatchId);
-            fragmented.Remove(deliver.WatchId);
-            specs.Remove(deliver.WatchId);
         }
 
         if (response.Events.Count > 0 && pending.Count >= maxPendingEventResponses)
@@ -217,8 +209,9 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             // The client is behind: the watch is parked, and once the client has read what is
             // queued, this and later events come again from the store. A client that never reads
             // costs a counter check, not a store read.
-            watches[deliver.WatchId] = deliver.Epoch + 1;
-            parked[deliver.WatchId] = (deliver.FirstRevision, deliver.Epoch);
+            watch.ParkedEpoch = deliver.Epoch;
+            watch.Epoch = deliver.Epoch + 1;
+            watch.ResumeFrom = deliver.FirstRevision;
             hub.Tell(new WatchProtocol.Park(Self, deliver.WatchId, deliver.Epoch));
             if (!Timers.IsTimerActive(ResumeCheck.Instance))
             {
@@ -228,21 +221,17 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             return;
         }
 
-        // Where a recreated watch would resume: after what the client is sent now.
-        if (specs.TryGetValue(deliver.WatchId, out var entry))
+        if (response.Events.Count > 0)
         {
-            if (response.Events.Count > 0)
-            {
-                specs[deliver.WatchId] = (entry.Spec, response.Events[^1].Kv.ModRevision + 1);
-            }
-            else if (response.Created && entry.ResumeFrom == 0)
-            {
-                specs[deliver.WatchId] = (entry.Spec, response.Header.Revision + 1);
-            }
+            watch.ResumeFrom = response.Events[^1].Kv.ModRevision + 1;
+        }
+        else if (response.Created && watch.ResumeFrom == 0)
+        {
+            watch.ResumeFrom = response.Header.Revision + 1;
         }
 
         stamp.Fill(response.Header, raftTerm(), response.Header.Revision);
-        if (response.Events.Count > 1 && fragmented.Contains(deliver.WatchId) && response.CalculateSize() >= fragmentBytes)
+        if (response.Events.Count > 1 && watch.Fragment && response.CalculateSize() >= fragmentBytes)
         {
             foreach (var fragment in Fragments(response, fragmentBytes))
             {
@@ -302,15 +291,15 @@ public sealed class WatchStream : ReceiveActor, IWithTimers
             return;
         }
 
-        foreach (var (watchId, (fromRevision, epoch)) in parked)
+        foreach (var (watchId, watch) in watches)
         {
-            if (watches.ContainsKey(watchId))
+            if (watch.ParkedEpoch is { } epoch)
             {
-                hub.Tell(new WatchProtocol.Resync(Self, watchId, fromRevision, epoch));
+                hub.Tell(new WatchProtocol.Resync(Self, watchId, watch.ResumeFrom, epoch));
+                watch.ParkedEpoch = null;
             }
         }
 
-        parked.Clear();
         Timers.Cancel(ResumeCheck.Instance);
     }
 
