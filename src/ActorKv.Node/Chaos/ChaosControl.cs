@@ -45,7 +45,7 @@ public sealed class ChaosControl(ActorKvNode node)
     private async Task<List<IActorRef>> ResolveAsync(string path)
     {
         // Identify answers once per selected actor; a short wait collects them all.
-        var inbox = Inbox.Create(node.System);
+        using var inbox = Inbox.Create(node.System);
         node.System.ActorSelection(path).Tell(new Identify(path), inbox.Receiver);
         var found = new List<IActorRef>();
         while (true)
