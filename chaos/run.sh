@@ -2,7 +2,7 @@
 # One chaos run against a fresh local ActorKv cluster:
 #   chaos/run.sh [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor]
 #                [--seed N] [--report DIR] [--clients-per-node 2]
-# Builds actorkv and the runner (Release) if needed, starts the cluster with hocon/chaos.conf on
+# Builds actorkv and the runner (Release) if needed, starts the cluster with hocon/chaos.conf (chaos-links.conf with the partition nemesis) on
 # free loopback ports in a temp dir, runs clients, watchers and the nemeses, heals, checks, prints
 # the verdict table, writes report.json, timeline.html and the node logs to the report dir
 # (default /tmp/actorkv-chaos-SEED), stops every node it started, and exits 1 on any violation.

@@ -7,7 +7,7 @@
 #       (Akka.Remote) on P + 1 + 10*(i-1); default P 2379. One node runs without Raft
 #       (hocon/single.conf); more form a Raft cluster (hocon/node1.conf ... with the ports above).
 #       --extra-conf adds a HOCON file over each node's own, on every start (chaos/run.sh gives
-#       hocon/chaos.conf).
+#       hocon/chaos.conf or chaos-links.conf).
 #   scripts/cluster.sh down [--data-dir DIR]      stops every node of DIR (SIGTERM, then kill -9)
 #   scripts/cluster.sh status [--data-dir DIR]    one line per node: name, PID, endpoint, alive
 #   scripts/cluster.sh kill NODE [--data-dir DIR]     kill -9 one node (NODE: n1, n2, ...)

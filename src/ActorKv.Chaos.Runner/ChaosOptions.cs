@@ -16,7 +16,8 @@ public sealed record ChaosOptions(
     public const string Usage = """
         usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor]
                              [--seed N] [--base-port P] [--report DIR] [--clients-per-node 2] [--data-dir DIR]
-          Starts a fresh local cluster (scripts/cluster.sh with hocon/chaos.conf), runs clients and
+          Starts a fresh local cluster (scripts/cluster.sh with hocon/chaos.conf, or chaos-links.conf
+          when the partition nemesis is on), runs clients and
           watchers against it while the nemeses inject one fault at a time, heals, checks
           linearizability, watch histories, convergence and liveness, prints a verdict table, and
           writes report.json and timeline.html to the report dir. Exit code 1 on any violation.

@@ -7,7 +7,7 @@ using Grpc.Net.Client;
 namespace ActorKv.Chaos.Runner;
 
 /// <summary>
-/// A fresh local cluster run by scripts/cluster.sh in a temp data dir, with hocon/chaos.conf over
+/// A fresh local cluster run by scripts/cluster.sh in a temp data dir, with hocon/chaos.conf (or chaos-links.conf) over
 /// each node's HOCON; members are n1..nN with member ids 1..N. Processes are addressed by the PID
 /// files cluster.sh writes; nothing but 127.0.0.1 is ever contacted.
 /// </summary>
@@ -52,8 +52,9 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
         }
     }
 
-    public Task UpAsync() =>
-        ScriptAsync("up", "--nodes", nodes.ToString(), "--data-dir", dataDirectory, "--base-port", basePort.ToString(), "--extra-conf", Path.Combine(root, "hocon", "chaos.conf"));
+    /// <param name="cuttableLinks">Start with Akka.Remote's throttler adapter (hocon/chaos-links.conf), which the partition nemesis needs.</param>
+    public Task UpAsync(bool cuttableLinks) =>
+        ScriptAsync("up", "--nodes", nodes.ToString(), "--data-dir", dataDirectory, "--base-port", basePort.ToString(), "--extra-conf", Path.Combine(root, "hocon", cuttableLinks ? "chaos-links.conf" : "chaos.conf"));
 
     public Task DownAsync() => ScriptAsync("down", "--data-dir", dataDirectory);
 

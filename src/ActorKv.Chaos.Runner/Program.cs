@@ -20,7 +20,7 @@ var cluster = new LocalCluster(root, dataDirectory, options.Nodes, options.BaseP
 Console.WriteLine($"chaos run: seed {options.Seed}, {options.Nodes} nodes, {options.Duration.TotalSeconds:F0}s, nemeses {string.Join(',', options.Nemeses)}, data {dataDirectory}");
 try
 {
-    await cluster.UpAsync();
+    await cluster.UpAsync(cuttableLinks: options.Nemeses.Contains("partition"));
     var run = await ChaosRun.ExecuteAsync(cluster, options, random, Stopwatch.StartNew());
     var exitCode = run.Report(options);
     return exitCode;
