@@ -99,12 +99,14 @@ public sealed class ActorKillTests(ITestOutputHelper output)
         await using var node = await ActorKvInProcess.StartAsync();
         using var channel = GrpcChannel.ForAddress(node.Url);
         var kv = new KV.KVClient(channel);
-        using var watch = new Watch.WatchClient(channel).Watch();
+        // Every call is bounded: a stuck node fails the test instead of hanging it.
+        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var watch = new Watch.WatchClient(channel).Watch(cancellationToken: bound.Token);
         await watch.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = ByteString.CopyFromUtf8("k/"), RangeEnd = ByteString.CopyFromUtf8("k0"), StartRevision = 1 } });
         var seen = new List<long>();
         var reader = Task.Run(async () =>
         {
-            while (await watch.ResponseStream.MoveNext(CancellationToken.None))
+            while (await watch.ResponseStream.MoveNext(bound.Token))
             {
                 lock (seen)
                 {
@@ -117,7 +119,7 @@ public sealed class ActorKillTests(ITestOutputHelper output)
         var chaos = new ChaosControl(node.Server.Node);
         for (var i = 0; i < 400; i++)
         {
-            var put = await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"k/{i % 7}"), Value = ByteString.CopyFromUtf8($"{i}") });
+            var put = await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"k/{i % 7}"), Value = ByteString.CopyFromUtf8($"{i}") }, deadline: DateTime.UtcNow.AddSeconds(10));
             acknowledged.Add(put.Header.Revision);
             if (i % 100 == 50)
             {
@@ -127,7 +129,7 @@ public sealed class ActorKillTests(ITestOutputHelper output)
 
         await TestEnvironment.WaitUntilAsync(() => { lock (seen) { return Task.FromResult(seen.Count >= acknowledged.Count); } }, TimeSpan.FromSeconds(20), "the watcher to see every write");
         await Task.Delay(500);
-        await watch.RequestStream.CompleteAsync();
+        await watch.RequestStream.CompleteAsync().WaitAsync(TimeSpan.FromSeconds(10));
         lock (seen)
         {
             Assert.Equal(acknowledged, seen);
