@@ -715,16 +715,28 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             persisted.HardState = storage.HardState.ToWire();
         }
 
+        // A leader replicates while its own WAL write is in flight (Raft thesis 10.2.1, as etcd's
+        // raft loop does): its appends and heartbeats promise nothing about its own log, and the
+        // followers' acknowledgements, which are what commits the entries, reach the core only
+        // after this write: Akka.Persistence stashes every command until the callback has run.
+        var sentEarly = Core.Role == RaftRole.Leader;
+        if (sentEarly)
+        {
+            Send(ready.Messages.Where(IsLeaderReplication));
+        }
+
         Persist(persisted, stored =>
         {
             Store(stored);
-            AfterPersisted(ready);
+            AfterPersisted(ready, sentEarly);
         });
     }
 
-    private void AfterPersisted(Ready ready)
+    private static bool IsLeaderReplication(Message message) => message.Type is MessageType.Append or MessageType.Heartbeat;
+
+    private void Send(IEnumerable<Message> messages)
     {
-        foreach (var message in ready.Messages)
+        foreach (var message in messages)
         {
             if (message.Type == MessageType.Snapshot)
             {
@@ -737,6 +749,12 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 peer.Tell(wire);
             }
         }
+    }
+
+    private void AfterPersisted(Ready ready, bool replicationSent = false)
+    {
+        // Votes, their responses and acknowledgements go out only once what they promise is durable.
+        Send(replicationSent ? ready.Messages.Where(message => !IsLeaderReplication(message)) : ready.Messages);
 
         if (ready.CommittedEntries.Count > 0)
         {
