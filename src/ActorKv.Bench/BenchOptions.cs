@@ -1,7 +1,7 @@
 namespace ActorKv.Bench;
 
 /// <summary>Command-line options, shaped after etcd's benchmark tool.</summary>
-public sealed class BenchOptions
+public sealed record BenchOptions
 {
     public required string Workload { get; init; }
     public IReadOnlyList<string> Endpoints { get; init; } = ["127.0.0.1:2379"];
@@ -26,12 +26,30 @@ public sealed class BenchOptions
     /// <summary>watch: gRPC watch streams, and watchers on each.</summary>
     public int Streams { get; init; } = 10;
     public int WatchersPerStream { get; init; } = 10;
+    /// <summary>txn-put: puts in each txn.</summary>
+    public int TxnOps { get; init; } = 1;
+    /// <summary>txn-mixed: reads per write.</summary>
+    public double RwRatio { get; init; } = 1;
+    /// <summary>Send every request to the Raft leader among --endpoints.</summary>
+    public bool TargetLeader { get; init; }
+
+    public static readonly string[] LoadWorkloads = ["put", "range", "txn-put", "txn-mixed", "lease-keepalive", "mixed"];
+
+    public static readonly string[] AllWorkloads = [.. LoadWorkloads, "fsync", "lease-storm", "watch"];
 
     public const string Usage = """
         usage: actorkv-bench [options] <workload>
         workloads:
           put      puts of --val-size bytes; keys distinct unless --key-space-size is set
           range    reads of one key (or a prefix with --prefix), --consistency l|s
+          txn-put  txns of --txn-ops puts each, no compare; keys distinct unless --key-space-size
+          txn-mixed  txns of one range or one put, --rw-ratio reads per write, keys from
+                   --key-space-size (default 1000); --consistency s reads serializably
+          lease-keepalive  each client holds a lease of --ttl seconds and renews it over its
+                   own keep-alive stream, one renewal outstanding
+          mixed    Kubernetes-like: 72% gets, 8% lists (--limit, default 100), 20% updates
+                   (txn compare mod revision, put) on --key-space-size objects (default 1000),
+                   with --streams x --watchers-per-stream watchers on them
           fsync    the disk's fsync latency: 4 KiB writes + fsync in --dir (no server)
           lease-storm  grants --total leases of --ttl seconds with a key each, lets them expire
                    while --clients keep putting, and times until every key is gone
@@ -45,7 +63,8 @@ public sealed class BenchOptions
           --duration 10s       run for a time instead of --total
           --rate N             requests per second in all, 0 = as fast as possible
           --key-size N --val-size N --key-space-size N --sequential-keys
-          --consistency l|s --prefix --limit N
+          --consistency l|s --prefix --limit N --txn-ops N --rw-ratio R
+          --target-leader      send everything to the leader among --endpoints
           --dir DIR            where fsync writes (default the temp dir)
           --ttl N              lease-storm: lease TTL in seconds (default 5)
           --streams N --watchers-per-stream N   watch: default 10 x 10
@@ -57,7 +76,7 @@ public sealed class BenchOptions
         string? workload = null;
         var values = new Dictionary<string, string>();
         var flags = new HashSet<string>();
-        string[] flagNames = ["--json", "--sequential-keys", "--prefix"];
+        string[] flagNames = ["--json", "--sequential-keys", "--prefix", "--target-leader"];
         for (var i = 0; i < args.Length; i++)
         {
             var arg = args[i];
@@ -91,7 +110,7 @@ public sealed class BenchOptions
             }
         }
 
-        string[] known = ["--endpoints", "--conns", "--clients", "--total", "--duration", "--rate", "--key-size", "--val-size", "--key-space-size", "--consistency", "--limit", "--dir", "--ttl", "--streams", "--watchers-per-stream"];
+        string[] known = ["--endpoints", "--conns", "--clients", "--total", "--duration", "--rate", "--key-size", "--val-size", "--key-space-size", "--consistency", "--limit", "--dir", "--ttl", "--streams", "--watchers-per-stream", "--txn-ops", "--rw-ratio"];
         foreach (var name in values.Keys.Where(name => !known.Contains(name)))
         {
             throw new BenchUsageException($"unknown option {name}");
@@ -118,6 +137,11 @@ public sealed class BenchOptions
             Ttl = Int(values, "--ttl", 5),
             Streams = Int(values, "--streams", 10),
             WatchersPerStream = Int(values, "--watchers-per-stream", 10),
+            TxnOps = Int(values, "--txn-ops", 1),
+            RwRatio = values.TryGetValue("--rw-ratio", out var ratio)
+                ? double.TryParse(ratio, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed : throw new BenchUsageException($"--rw-ratio takes a number, not '{ratio}'")
+                : 1,
+            TargetLeader = flags.Contains("--target-leader"),
         };
         options.Validate();
         return options;
@@ -125,9 +149,14 @@ public sealed class BenchOptions
 
     private void Validate()
     {
-        if (Workload is not ("put" or "range" or "fsync" or "lease-storm" or "watch"))
+        if (!AllWorkloads.Contains(Workload))
         {
-            throw new BenchUsageException($"unknown workload '{Workload}' (put, range, fsync, lease-storm, watch)");
+            throw new BenchUsageException($"unknown workload '{Workload}' ({string.Join(", ", AllWorkloads)})");
+        }
+
+        if (TxnOps < 1 || !(RwRatio >= 0) || double.IsInfinity(RwRatio))
+        {
+            throw new BenchUsageException("--txn-ops must be at least 1 and --rw-ratio a finite number not below 0");
         }
 
         if (Ttl < 1 || Streams < 1 || WatchersPerStream < 1)

@@ -27,12 +27,40 @@ else
     {
         var clients = channels.Select(channel => new KV.KVClient(channel)).ToList();
         await Workloads.CheckReachable(options, clients);
-        (report, figures) = options.Workload switch
+        if (options.TargetLeader)
         {
-            "lease-storm" => await CoordinationWorkloads.LeaseStormAsync(options, channels),
-            "watch" => await CoordinationWorkloads.WatchAsync(options, channels),
-            _ => (await LoadRunner.RunAsync(options, Workloads.Create(options, clients)), []),
-        };
+            options = options with { Endpoints = [await Workloads.FindLeader(options)] };
+            foreach (var channel in channels)
+            {
+                channel.Dispose();
+            }
+
+            channels = Workloads.Connect(options);
+            clients = channels.Select(channel => new KV.KVClient(channel)).ToList();
+        }
+
+        switch (options.Workload)
+        {
+            case "lease-storm":
+                (report, figures) = await CoordinationWorkloads.LeaseStormAsync(options, channels);
+                break;
+            case "watch":
+                (report, figures) = await CoordinationWorkloads.WatchAsync(options, channels);
+                break;
+            case "lease-keepalive":
+                var (keepAlive, close) = await SessionWorkloads.LeaseKeepAliveAsync(options, channels);
+                report = await LoadRunner.RunAsync(options, keepAlive);
+                await close();
+                break;
+            case "mixed":
+                var (request, finish) = await SessionWorkloads.MixedAsync(options, channels);
+                report = await LoadRunner.RunAsync(options, request);
+                figures = await finish();
+                break;
+            default:
+                report = await LoadRunner.RunAsync(options, Workloads.Create(options, clients));
+                break;
+        }
     }
     catch (BenchUsageException error)
     {
@@ -54,6 +82,7 @@ if (options.Json)
     {
         workload = report.Workload,
         endpoints = options.Endpoints,
+        targetLeader = options.TargetLeader,
         clients = report.Clients,
         conns = options.Connections,
         succeeded = report.Succeeded,

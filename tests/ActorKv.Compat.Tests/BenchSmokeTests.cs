@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using ActorKv.Compat.Tests.Fixtures;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Net.Client;
 
 namespace ActorKv.Compat.Tests;
 
@@ -33,6 +36,11 @@ public sealed class BenchSmokeTests
     [InlineData("put", "--total", "300", "--clients", "8", "--conns", "2", "--val-size", "64")]
     [InlineData("range", "--total", "300", "--clients", "4", "--consistency", "s")]
     [InlineData("range", "--total", "100", "--clients", "2", "--consistency", "l", "--prefix", "--limit", "10")]
+    [InlineData("txn-put", "--total", "100", "--clients", "4", "--txn-ops", "3")]
+    [InlineData("txn-mixed", "--total", "200", "--clients", "4", "--rw-ratio", "3")]
+    [InlineData("lease-keepalive", "--total", "200", "--clients", "4", "--ttl", "30")]
+    [InlineData("mixed", "--total", "300", "--clients", "4", "--streams", "2", "--watchers-per-stream", "2", "--key-space-size", "50")]
+    [InlineData("put", "--total", "50", "--target-leader")]
     public async Task A_short_run_completes_every_request_without_error(params string[] workload)
     {
         await using var node = await ActorKvInProcess.StartAsync();
@@ -42,9 +50,28 @@ public sealed class BenchSmokeTests
         var report = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal(long.Parse(workload[2]), report.GetProperty("succeeded").GetInt64());
         Assert.Empty(report.GetProperty("errors").EnumerateObject());
-        if (workload[0] == "put")
+        using var channel = GrpcChannel.ForAddress(node.Url);
+        var kv = new KV.KVClient(channel);
+        switch (workload[0])
         {
-            Assert.Equal(300 + 1, node.Server.Node.CurrentRevision);
+            case "put":
+                Assert.Equal(long.Parse(workload[2]) + 1, node.Server.Node.CurrentRevision);
+                break;
+            case "txn-put":
+                // One revision per txn, three distinct keys in each.
+                Assert.Equal(100 + 1, node.Server.Node.CurrentRevision);
+                Assert.Equal(300, (await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFrom(0), RangeEnd = ByteString.CopyFrom(0), CountOnly = true })).Count);
+                break;
+            case "mixed":
+                // 50 objects created first, then about 60 updates, each seen by both watchers.
+                var figures = report.GetProperty("figures");
+                Assert.True(figures.GetProperty("watch events delivered per second").GetDouble() > 0, stdout);
+                Assert.True(node.Server.Node.CurrentRevision > 1 + 1 + 10, stdout);
+                break;
+            case "lease-keepalive":
+                // Every client's lease was kept alive to the end, then revoked.
+                Assert.Empty((await new Lease.LeaseClient(channel).LeaseLeasesAsync(new LeaseLeasesRequest())).Leases);
+                break;
         }
     }
 
@@ -69,6 +96,7 @@ public sealed class BenchSmokeTests
     [InlineData(2, "unknown workload 'nope'", "nope")]
     [InlineData(2, "--clients and --conns must be at least 1", "put", "--clients", "0")]
     [InlineData(2, "--duration takes a time", "put", "--duration", "soon")]
+    [InlineData(2, "--txn-ops must be at least 1", "txn-put", "--txn-ops", "0")]
     [InlineData(1, "cannot reach 127.0.0.1:1", "put", "--endpoints", "127.0.0.1:1")]
     public async Task Bad_input_gets_a_clear_message_and_a_non_zero_exit(int expectedExitCode, string message, params string[] arguments)
     {
