@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One chaos run against a fresh local ActorKv cluster:
-#   chaos/run.sh [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor]
+#   chaos/run.sh [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor,crash-point]
 #                [--seed N] [--report DIR] [--clients-per-node 2]
 # Builds actorkv and the runner (Release) if needed, starts the cluster with hocon/chaos.conf (chaos-links.conf with the partition nemesis) on
 # free loopback ports in a temp dir, runs clients, watchers and the nemeses, heals, checks, prints

@@ -11,10 +11,10 @@ public sealed record ChaosOptions(
     int ClientsPerNode,
     string? DataDirectory)
 {
-    public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "kill-actor"];
+    public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "kill-actor", "crash-point"];
 
     public const string Usage = """
-        usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor]
+        usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor,crash-point]
                              [--seed N] [--base-port P] [--report DIR] [--clients-per-node 2] [--data-dir DIR]
           Starts a fresh local cluster (scripts/cluster.sh with hocon/chaos.conf, or chaos-links.conf
           when the partition nemesis is on), runs clients and

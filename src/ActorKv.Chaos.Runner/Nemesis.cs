@@ -15,10 +15,19 @@ public sealed record Fault(long StartMs, long EndMs, string Kind, string Descrip
 ///   partition   cut every Akka.Remote link of the member (both sides, trttl blackhole), then heal
 ///   kill-actor  Akka Kill of one of the member's actors (raft, apply, watch, leases, gateway,
 ///               peer senders) through the chaos service; supervision restarts it
+///   crash-point arm a crash point around a durable step (before/after the WAL commit or the
+///               MVCC apply commit, a snapshot chunk sent or installed) to fire on a random pass
+///               of it; the member kills itself there and is restarted (disarmed if not reached)
 /// </summary>
 public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, Random random, Stopwatch clock)
 {
     private static readonly string[] Actors = ["raft", "apply", "watch", "leases", "gateway", "peers"];
+
+    /// <summary>The node's crash points (ActorKv.Storage.Lmdb.CrashPoints, named as the chaos service takes them).</summary>
+    private static readonly string[] CrashPoints = ["wal-before-commit", "wal-after-commit", "apply-before-commit", "apply-after-commit", "snapshot-send", "snapshot-install"];
+
+    /// <summary>How long an armed crash point may take to be reached before it is disarmed.</summary>
+    private static readonly TimeSpan CrashPointWait = TimeSpan.FromSeconds(8);
 
     public List<Fault> Timeline { get; } = [];
 
@@ -59,6 +68,9 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
                     await DelayAsync(hold, CancellationToken.None);
                     await IsolateAsync(target, cut: false);
                     break;
+                case "crash-point":
+                    description = await CrashAtPointAsync(target, role, hold);
+                    break;
                 default:
                     var actor = Actors[random.Next(Actors.Length)];
                     using (var channel = GrpcChannel.ForAddress(cluster.Url(target)))
@@ -73,6 +85,58 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
 
             Timeline.Add(new Fault(started, clock.ElapsedMilliseconds, kind, description));
             Console.WriteLine($"[{started / 1000.0,7:F1}s] {description}");
+        }
+    }
+
+    /// <summary>
+    /// Arms a random crash point on the member to fire on a random pass (1 to 20); waits for the
+    /// process to die there, holds it down, restarts it. A point not reached in time is disarmed.
+    /// </summary>
+    private async Task<string> CrashAtPointAsync(int target, string role, TimeSpan hold)
+    {
+        var point = CrashPoints[random.Next(CrashPoints.Length)];
+        var pass = random.Next(1, 21);
+        var pid = cluster.Pid(target);
+        await ArmAsync(target, point, pass);
+        var waited = Stopwatch.StartNew();
+        while (waited.Elapsed < CrashPointWait && pid is { } alive && IsAlive(alive))
+        {
+            await Task.Delay(50);
+        }
+
+        if (pid is { } stillAlive && IsAlive(stillAlive))
+        {
+            await ArmAsync(target, "", 0);
+            return $"crash point {point} (pass {pass}) on {role}n{target} not reached in {CrashPointWait.TotalSeconds:F0}s; disarmed";
+        }
+
+        var reachedAfter = waited.Elapsed;
+        await DelayAsync(hold, CancellationToken.None);
+        await cluster.RestartAsync(target);
+        return $"crash {role}n{target} at {point} (pass {pass}) {reachedAfter.TotalSeconds:F1}s after arming, restart after {hold.TotalSeconds:F1}s";
+    }
+
+    private async Task ArmAsync(int target, string point, int pass)
+    {
+        using var channel = GrpcChannel.ForAddress(cluster.Url(target));
+        await new Protocol.Chaos.Chaos.ChaosClient(channel).ArmCrashPointAsync(new ArmCrashPointRequest { Point = point, AfterHits = (uint)pass }, deadline: DateTime.UtcNow.AddSeconds(5));
+    }
+
+    /// <summary>
+    /// Whether the process runs: a killed node whose parent is gone may stay a zombie until init
+    /// reaps it, so the state in /proc counts, not the PID's existence.
+    /// </summary>
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
+            return state is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 

@@ -1,5 +1,6 @@
 using ActorKv.Node.Chaos;
 using ActorKv.Protocol.Chaos;
+using ActorKv.Storage.Lmdb;
 using Grpc.Core;
 
 namespace ActorKv.Gateway;
@@ -12,6 +13,19 @@ public sealed class ChaosService(ChaosControl control) : Chaos.ChaosBase
         try
         {
             return new KillActorResponse { Killed = { await control.KillActorAsync(request.Actor) } };
+        }
+        catch (ArgumentException unknown)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, unknown.Message));
+        }
+    }
+
+    public override Task<ArmCrashPointResponse> ArmCrashPoint(ArmCrashPointRequest request, ServerCallContext context)
+    {
+        try
+        {
+            CrashPoints.Arm(request.Point, (int)Math.Min(request.AfterHits, int.MaxValue));
+            return Task.FromResult(new ArmCrashPointResponse());
         }
         catch (ArgumentException unknown)
         {

@@ -19,6 +19,7 @@ public sealed class ChaosSweepTests(ITestOutputHelper output)
     [InlineData("pause-node", 102)]
     [InlineData("partition", 103)]
     [InlineData("kill-actor", 104)]
+    [InlineData("crash-point", 105)]
     public async Task A_short_chaos_run_finds_no_violation(string nemesis, int seed)
     {
         var root = RepositoryPaths.Root();

@@ -160,6 +160,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             Timers.StartSingleTimer(ApplyProtocol.InstallTimeout.Key, new ApplyProtocol.InstallTimeout(chunk.TransferId), snapshotTimeout);
             if (chunk.Last)
             {
+                CrashPoints.Reached(CrashPoints.SnapshotInstall);
                 current.Import.Commit();
                 FinishInstall(chunk);
             }
@@ -421,7 +422,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 }
 
                 revisionAfter = view.Meta.CurrentRevision;
+                CrashPoints.Reached(CrashPoints.ApplyBeforeCommit);
                 view.Commit();
+                CrashPoints.Reached(CrashPoints.ApplyAfterCommit);
             }
 
             membership = membershipAfter;

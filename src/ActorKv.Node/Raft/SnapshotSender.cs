@@ -145,6 +145,7 @@ public sealed class SnapshotSender : ReceiveActor
 
             sentBytes += chunk.CalculateSize();
             unacknowledged.Add(nextSequence++);
+            CrashPoints.Reached(CrashPoints.SnapshotSend);
             peer.Tell(chunk, Self);
         }
     }

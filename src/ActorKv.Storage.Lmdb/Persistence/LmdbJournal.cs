@@ -63,7 +63,9 @@ public sealed class LmdbJournal : AsyncWriteJournal
         }
 
         // Storage failures fail every write of the call: the base class then stops the writers.
+        CrashPoints.Reached(CrashPoints.WalBeforeCommit);
         LmdbErrors.Check(txn.Commit(), "commit the journal batch");
+        CrashPoints.Reached(CrashPoints.WalAfterCommit);
         return Task.FromResult<IImmutableList<Exception?>>(results.ToImmutable());
     }
 
