@@ -5,8 +5,12 @@
 # workload and client count and prints medians with the ratio ActorKv / etcd. Clients spread
 # over every member's endpoint; followers forward writes to the leader in both systems.
 #
-#   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--workloads "put range-l range-s"]
-#                            [--total-per-client 2000] [--max-total 60000]
+#   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
+#       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed"] [--target-leader]
+#       [--check-perf s|m|l|xl|none] [--chart FILE.svg]
+# --target-leader sends every request to the leader (both systems). --check-perf runs
+# "etcdctl check perf --load=L" against each system after the workloads and prints its verdicts
+# (default none). --chart writes an SVG of req/s and p99 against the client count, per workload.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,8 +20,14 @@ workloads="put"
 client_counts="1 64"
 total_per_client=2000
 max_total=60000
+target_leader=""
+check_perf="none"
+chart=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --target-leader) target_leader="--target-leader"; shift ;;
+    --check-perf) check_perf="$2"; shift 2 ;;
+    --chart) chart="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --nodes) nodes="$2"; shift 2 ;;
     --workloads) workloads="$2"; shift 2 ;;
@@ -81,8 +91,13 @@ for workload in $workloads; do
     put) args=(put --key-size 16 --val-size 256) ;;
     range-l) args=(range --consistency l --key-size 16) ;;
     range-s) args=(range --consistency s --key-size 16) ;;
-    *) echo "bench-vs-etcd.sh: unknown workload $workload (put, range-l, range-s)" >&2; exit 2 ;;
+    txn-put) args=(txn-put --txn-ops 4 --key-size 16 --val-size 256) ;;
+    txn-mixed) args=(txn-mixed --rw-ratio 4 --key-size 16 --val-size 256 --key-space-size 10000) ;;
+    lease-keepalive) args=(lease-keepalive --ttl 60) ;;
+    mixed) args=(mixed --key-size 16 --val-size 256 --key-space-size 1000 --streams 2 --watchers-per-stream 10) ;;
+    *) echo "bench-vs-etcd.sh: unknown workload $workload (put, range-l, range-s, txn-put, txn-mixed, lease-keepalive, mixed)" >&2; exit 2 ;;
   esac
+  [ -n "$target_leader" ] && args+=("$target_leader")
   for clients in $client_counts; do
     total=$(( clients * total_per_client ))
     [ "$total" -gt "$max_total" ] && total="$max_total"
@@ -108,16 +123,31 @@ import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 print()
 print(f"{sys.argv[2]} node(s) each; 16-byte keys, 256-byte values (put: distinct keys); median of rounds (each round: ActorKv then etcd)")
-print(f"{'workload':>8} {'clients':>7} | {'ActorKv req/s':>13} {'etcd req/s':>10} {'ratio':>6} | {'ActorKv p50':>11} {'etcd p50':>8} | {'ActorKv p99':>11} {'etcd p99':>8} | errors")
+print(f"{'workload':>15} {'clients':>7} | {'ActorKv req/s':>13} {'etcd req/s':>10} {'ratio':>6} | {'ActorKv p50':>11} {'etcd p50':>8} | {'ActorKv p99':>11} {'etcd p99':>8} | errors")
 for workload in dict.fromkeys(r[1] for r in rows):
     for clients in sorted({int(r[2]) for r in rows if r[1] == workload}):
         def med(system, column):
             return statistics.median(float(r[column]) for r in rows if r[0] == system and r[1] == workload and int(r[2]) == clients)
         errors = sum(int(r[7]) for r in rows if r[1] == workload and int(r[2]) == clients)
         a, e = med("actorkv", 4), med("etcd", 4)
-        print(f"{workload:>8} {clients:>7} | {a:>13.0f} {e:>10.0f} {a / e:>6.2f} | {med('actorkv', 5):>9.2f}ms {med('etcd', 5):>6.2f}ms | {med('actorkv', 6):>9.2f}ms {med('etcd', 6):>6.2f}ms | {errors}")
+        print(f"{workload:>15} {clients:>7} | {a:>13.0f} {e:>10.0f} {a / e:>6.2f} | {med('actorkv', 5):>9.2f}ms {med('etcd', 5):>6.2f}ms | {med('actorkv', 6):>9.2f}ms {med('etcd', 6):>6.2f}ms | {errors}")
 print()
 print("all rounds (system, workload, clients, round, req/s, p50 ms, p99 ms, errors):")
 for r in rows:
     print("  " + "  ".join(r))
 PY
+
+if [ -n "$chart" ]; then
+  python3 "$root/scripts/bench-chart.py" "$results" "$chart" "ActorKv vs etcd 3.4.23, $nodes node(s), median of $rounds rounds"
+  echo "chart: $chart"
+fi
+
+if [ "$check_perf" != "none" ]; then
+  echo
+  for system in actorkv etcd; do
+    base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
+    echo "etcdctl check perf --load=$check_perf against $system:"
+    ETCDCTL_API=3 etcdctl --endpoints="$(endpoints_of "$base")" check perf --load="$check_perf" 2>&1 \
+      | tr '\r' '\n' | grep -E 'PASS|FAIL|Slowest|Stddev|Error' | sed 's/^/  /' || true
+  done
+fi
