@@ -10,7 +10,8 @@ public sealed record Fault(long StartMs, long EndMs, string Kind, string Descrip
 /// <summary>
 /// Injects one fault at a time, drawn from the enabled nemeses with the run's seed: a quiet
 /// spell, a fault on the leader (half the time) or a random member, held for a while, healed.
-///   kill-node   kill -9 the member, restart it from its data dir
+///   kill-node   kill -9 the member (one time in five a quorum, one in ten every member),
+///               restart it from its data dir
 ///   pause-node  SIGSTOP the member past several election timeouts, then SIGCONT
 ///   partition   cut every Akka.Remote link of the member (both sides, trttl blackhole), then heal
 ///   kill-actor  Akka Kill of one of the member's actors (raft, apply, watch, leases, gateway,
@@ -51,10 +52,20 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
             switch (kind)
             {
                 case "kill-node":
-                    description = $"kill -9 {role}n{target}, restart after {hold.TotalSeconds:F1}s";
-                    await cluster.SignalAsync(target, "KILL");
+                    var victims = KillVictims(target);
+                    var which = victims.Count == 1 ? $"{role}n{target}" : victims.Count == cluster.Nodes ? "every member" : $"a quorum ({string.Join(", ", victims.Select(v => $"n{v}"))})";
+                    description = $"kill -9 {which}, restart after {hold.TotalSeconds:F1}s";
+                    foreach (var victim in victims)
+                    {
+                        await cluster.SignalAsync(victim, "KILL");
+                    }
+
                     await DelayAsync(hold, CancellationToken.None);
-                    await cluster.RestartAsync(target);
+                    foreach (var victim in victims)
+                    {
+                        await cluster.RestartAsync(victim);
+                    }
+
                     break;
                 case "pause-node":
                     description = $"SIGSTOP {role}n{target} for {hold.TotalSeconds:F1}s";
@@ -86,6 +97,17 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
             Timeline.Add(new Fault(started, clock.ElapsedMilliseconds, kind, description));
             Console.WriteLine($"[{started / 1000.0,7:F1}s] {description}");
         }
+    }
+
+    /// <summary>
+    /// Who a kill-node fault kills: usually the target alone; one time in five a quorum (the
+    /// target and enough others for a majority), one in ten every member.
+    /// </summary>
+    private List<int> KillVictims(int target)
+    {
+        var draw = random.Next(10);
+        var count = draw == 0 ? cluster.Nodes : draw <= 2 ? (cluster.Nodes / 2) + 1 : 1;
+        return [target, .. cluster.Members.Where(m => m != target).OrderBy(_ => random.Next()).Take(count - 1)];
     }
 
     /// <summary>
