@@ -18,7 +18,8 @@ public sealed record Fault(long StartMs, long EndMs, string Kind, string Descrip
 ///               peer senders) through the chaos service; supervision restarts it
 ///   crash-point arm a crash point around a durable step (before/after the WAL commit or the
 ///               MVCC apply commit, a snapshot chunk sent or installed) to fire on a random pass
-///               of it; the member kills itself there and is restarted (disarmed if not reached)
+///               of it; the member kills itself there and is restarted (disarmed if not reached).
+///               For snapshot-send a follower is first kept down 10 s so that it needs a snapshot.
 /// </summary>
 public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, Random random, Stopwatch clock)
 {
@@ -29,6 +30,9 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
 
     /// <summary>How long an armed crash point may take to be reached before it is disarmed.</summary>
     private static readonly TimeSpan CrashPointWait = TimeSpan.FromSeconds(8);
+
+    /// <summary>How long a member stays down so that the log is compacted past it (the chaos configs compact every 300 entries).</summary>
+    private static readonly TimeSpan SnapshotProvokingDowntime = TimeSpan.FromSeconds(10);
 
     public List<Fault> Timeline { get; } = [];
 
@@ -80,7 +84,7 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
                     await IsolateAsync(target, cut: false);
                     break;
                 case "crash-point":
-                    description = await CrashAtPointAsync(target, role, hold);
+                    description = await CrashAtPointAsync(target, leader, role, hold);
                     break;
                 default:
                     var actor = Actors[random.Next(Actors.Length)];
@@ -114,12 +118,29 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
     /// Arms a random crash point on the member to fire on a random pass (1 to 20); waits for the
     /// process to die there, holds it down, restarts it. A point not reached in time is disarmed.
     /// </summary>
-    private async Task<string> CrashAtPointAsync(int target, string role, TimeSpan hold)
+    private async Task<string> CrashAtPointAsync(int target, int leader, string role, TimeSpan hold)
     {
         var point = CrashPoints[random.Next(CrashPoints.Length)];
         var pass = random.Next(1, 21);
+        var provoked = "";
+        if (point == "snapshot-send" && leader != 0)
+        {
+            // A leader sends its store to a member that comes back behind the compacted log: keep
+            // one down long enough for a compaction to pass it, then arm the leader's first chunk.
+            var behind = cluster.Members.Where(m => m != leader).OrderBy(_ => random.Next()).First();
+            await cluster.SignalAsync(behind, "KILL");
+            await DelayAsync(SnapshotProvokingDowntime, CancellationToken.None);
+            (target, role, pass) = (leader, "leader ", 1);
+            await ArmAsync(target, point, pass);
+            await cluster.RestartAsync(behind);
+            provoked = $" (n{behind} killed {SnapshotProvokingDowntime.TotalSeconds:F0}s before and restarted to need a snapshot)";
+        }
+        else
+        {
+            await ArmAsync(target, point, pass);
+        }
+
         var pid = cluster.Pid(target);
-        await ArmAsync(target, point, pass);
         var waited = Stopwatch.StartNew();
         while (waited.Elapsed < CrashPointWait && pid is { } alive && IsAlive(alive))
         {
@@ -129,13 +150,13 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
         if (pid is { } stillAlive && IsAlive(stillAlive))
         {
             await ArmAsync(target, "", 0);
-            return $"crash point {point} (pass {pass}) on {role}n{target} not reached in {CrashPointWait.TotalSeconds:F0}s; disarmed";
+            return $"crash point {point} (pass {pass}) on {role}n{target} not reached in {CrashPointWait.TotalSeconds:F0}s; disarmed{provoked}";
         }
 
         var reachedAfter = waited.Elapsed;
         await DelayAsync(hold, CancellationToken.None);
         await cluster.RestartAsync(target);
-        return $"crash {role}n{target} at {point} (pass {pass}) {reachedAfter.TotalSeconds:F1}s after arming, restart after {hold.TotalSeconds:F1}s";
+        return $"crash {role}n{target} at {point} (pass {pass}) {reachedAfter.TotalSeconds:F1}s after arming, restart after {hold.TotalSeconds:F1}s{provoked}";
     }
 
     private async Task ArmAsync(int target, string point, int pass)
