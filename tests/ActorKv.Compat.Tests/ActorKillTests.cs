@@ -55,12 +55,12 @@ public sealed class ActorKillTests(ITestOutputHelper output)
             await Task.Delay(TimeSpan.FromMilliseconds(700));
             // The leader's actor and a follower's, in turn.
             var target = round % 2 == 0 ? leader : leader % 3 + 1;
-            killedPaths.AddRange(await new ChaosControl(cluster.Member(target).Server.Node).KillActorAsync(actor));
+            killedPaths.AddRange(await new ChaosControl(cluster.Member(target).Server.Node).KillActorAsync(actor).WaitAsync(TimeSpan.FromSeconds(10)));
         }
 
         await Task.Delay(TimeSpan.FromSeconds(1));
         await stop.CancelAsync();
-        await Task.WhenAll(writers);
+        await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
         output.WriteLine($"killed {string.Join(", ", killedPaths)}; {acknowledged.Count} writes acknowledged");
         Assert.NotEmpty(killedPaths);
         Assert.True(acknowledged.Count > 50, "too few writes were acknowledged to judge");
@@ -76,13 +76,13 @@ public sealed class ActorKillTests(ITestOutputHelper output)
             var keys = new HashSet<string>();
             foreach (var prefix in new[] { "w1/", "w2/", "w3/" })
             {
-                var range = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(prefix[..^1] + "0"), KeysOnly = true, Serializable = true });
+                var range = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(prefix[..^1] + "0"), KeysOnly = true, Serializable = true }, deadline: DateTime.UtcNow.AddSeconds(10));
                 keys.UnionWith(range.Kvs.Select(k => k.Key.ToStringUtf8()));
             }
 
             var missing = acknowledged.Where(key => !keys.Contains(key)).ToList();
             Assert.True(missing.Count == 0, $"acknowledged writes missing on {member.Endpoint}: {string.Join(", ", missing.Take(10))}");
-            hashes.Add((await new Maintenance.MaintenanceClient(channel).HashKVAsync(new HashKVRequest())).Hash);
+            hashes.Add((await new Maintenance.MaintenanceClient(channel).HashKVAsync(new HashKVRequest(), deadline: DateTime.UtcNow.AddSeconds(10))).Hash);
         }
 
         Assert.Single(hashes.Distinct());

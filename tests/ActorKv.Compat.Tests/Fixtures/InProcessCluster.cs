@@ -98,7 +98,8 @@ public sealed class InProcessCluster : IAsyncDisposable
     {
         if (Running.TryRemove(id, out var member))
         {
-            await member.StopAsync();
+            // A member that does not stop fails the test instead of hanging the suite.
+            await member.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
         }
     }
 
