@@ -28,7 +28,8 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
     {
         for (var attempt = 0; attempt < 200; attempt++)
         {
-            var candidate = random.Next(20_000, 60_000);
+            // Below Linux's ephemeral range (32768 and up), where outgoing connections take their ports.
+            var candidate = random.Next(20_000, 32_000 - (10 * nodes));
             if (Enumerable.Range(0, nodes).All(i => IsFree(candidate + 10 * i) && IsFree(candidate + 10 * i + 1)))
             {
                 return candidate;

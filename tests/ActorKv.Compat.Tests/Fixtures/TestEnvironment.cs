@@ -5,12 +5,48 @@ namespace ActorKv.Compat.Tests.Fixtures;
 
 public static class TestEnvironment
 {
-    /// <summary>A loopback port that was free a moment ago (the OS picks it).</summary>
+    /// <summary>Ports handed out by this process: never twice.</summary>
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A loopback port from 10000 to 19999 that was free a moment ago. Not one the OS picks: those
+    /// come from Linux's ephemeral range (32768 and up), which outgoing connections use too, so one
+    /// of the many clients running in parallel could take it before the server binds it (seen in
+    /// CI as "address already in use"). Chaos runs take their ports from 20000 to 31999, and keep
+    /// them across restarts.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; attempt < 1000; attempt++)
+        {
+            var candidate = Random.Shared.Next(10_000, 20_000);
+            lock (HandedOut)
+            {
+                if (HandedOut.Contains(candidate) || !IsFree(candidate))
+                {
+                    continue;
+                }
+
+                HandedOut.Add(candidate);
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException("no free loopback port from 10000 to 20000");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     public static string TempDirectory(string purpose)
