@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using ActorKv.Chaos;
 using Etcdserverpb;
 using Grpc.Net.Client;
 
@@ -28,29 +27,15 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
     {
         for (var attempt = 0; attempt < 200; attempt++)
         {
-            // Below Linux's ephemeral range (32768 and up), where outgoing connections take their ports.
+            // See LoopbackPorts: chaos runs take 20000-31999.
             var candidate = random.Next(20_000, 32_000 - (10 * nodes));
-            if (Enumerable.Range(0, nodes).All(i => IsFree(candidate + 10 * i) && IsFree(candidate + 10 * i + 1)))
+            if (Enumerable.Range(0, nodes).All(i => LoopbackPorts.IsFree(candidate + 10 * i) && LoopbackPorts.IsFree(candidate + 10 * i + 1)))
             {
                 return candidate;
             }
         }
 
         throw new InvalidOperationException("no free port range found on 127.0.0.1");
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 
     /// <param name="cuttableLinks">Start with Akka.Remote's throttler adapter (hocon/chaos-links.conf), which the partition nemesis needs.</param>

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 
 namespace ActorKv.Compat.Tests.Fixtures;
 
@@ -22,7 +20,7 @@ public static class TestEnvironment
             var candidate = Random.Shared.Next(10_000, 20_000);
             lock (HandedOut)
             {
-                if (HandedOut.Contains(candidate) || !IsFree(candidate))
+                if (HandedOut.Contains(candidate) || !ActorKv.Chaos.LoopbackPorts.IsFree(candidate))
                 {
                     continue;
                 }
@@ -33,20 +31,6 @@ public static class TestEnvironment
         }
 
         throw new InvalidOperationException("no free loopback port from 10000 to 20000");
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 
     public static string TempDirectory(string purpose)
