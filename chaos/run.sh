@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One chaos run against a fresh local ActorKv cluster:
-#   chaos/run.sh [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor,crash-point]
-#                [--seed N] [--report DIR] [--clients-per-node 2]
-# Builds actorkv and the runner (Release) if needed, starts the cluster with hocon/chaos.conf (chaos-links.conf with the partition nemesis) on
+#   chaos/run.sh [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,one-way,link-drop,
+#                link-delay,kill-actor,crash-point,membership] [--combined on] [--seed N] [--report DIR] [--clients-per-node 2]
+# Builds actorkv and the runner (Release) if needed, starts the cluster with hocon/chaos.conf (chaos-links.conf with a link nemesis) on
 # free loopback ports in a temp dir, runs clients, watchers and the nemeses, heals, checks, prints
 # the verdict table, writes report.json, timeline.html and the node logs to the report dir
 # (default /tmp/actorkv-chaos-SEED), stops every node it started, and exits 1 on any violation.

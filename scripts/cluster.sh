@@ -12,9 +12,10 @@
 #   scripts/cluster.sh status [--data-dir DIR]    one line per node: name, PID, endpoint, alive
 #   scripts/cluster.sh kill NODE [--data-dir DIR]     kill -9 one node (NODE: n1, n2, ...)
 #   scripts/cluster.sh restart NODE [--data-dir DIR]  start it again on its data
-#   scripts/cluster.sh join NODE [--learner] [--data-dir DIR] [--base-port P]
+#   scripts/cluster.sh join NODE [--learner] [--data-dir DIR] [--base-port P] [--extra-conf FILE]
 #       adds a new member to the running cluster (etcdctl member add), then starts it with
-#       initial-cluster-state = existing and the id the cluster gave it
+#       initial-cluster-state = existing and the id the cluster gave it (and the extra HOCON
+#       the other nodes of DIR run with, unless --extra-conf names one)
 #   scripts/cluster.sh promote NODE [--data-dir DIR]  makes a learner a voter (etcdctl member promote)
 #   scripts/cluster.sh remove NODE [--data-dir DIR]   removes a member (etcdctl member remove), stops it
 #
@@ -240,6 +241,13 @@ case "$command" in
       echo "}"
     } > "$dir/node.conf"
     echo "$root/hocon/node1.conf" > "$dir/base-conf"
+    # The new member runs with the cluster's extra HOCON (its transport must match the others').
+    if [ -n "$extra_conf" ]; then
+      echo "$extra_conf" > "$dir/extra-conf"
+    else
+      inherited="$(find "$data_dir" -mindepth 2 -maxdepth 2 -name extra-conf -print -quit)"
+      [ -n "$inherited" ] && cp "$inherited" "$dir/extra-conf"
+    fi
     start_node "$node_name" >/dev/null
     echo "$node_name member=$hex_id endpoint=127.0.0.1:$client_port"
     ;;
@@ -253,7 +261,7 @@ case "$command" in
     stop_node "$data_dir/$node_name"
     ;;
   *)
-    sed -n '2,22p' "$0"
+    sed -n '2,24p' "$0"
     exit 2
     ;;
 esac

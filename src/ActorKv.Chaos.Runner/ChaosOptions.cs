@@ -9,16 +9,19 @@ public sealed record ChaosOptions(
     int BasePort,
     string ReportDirectory,
     int ClientsPerNode,
-    string? DataDirectory)
+    string? DataDirectory,
+    bool Combined)
 {
-    public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "kill-actor", "crash-point"];
+    public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "one-way", "link-drop", "link-delay", "kill-actor", "crash-point", "membership"];
 
     public const string Usage = """
-        usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis kill-node,pause-node,partition,kill-actor,crash-point]
+        usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis NAME,...] [--combined on]
                              [--seed N] [--base-port P] [--report DIR] [--clients-per-node 2] [--data-dir DIR]
-          Starts a fresh local cluster (scripts/cluster.sh with hocon/chaos.conf, or chaos-links.conf
-          when the partition nemesis is on), runs clients and
-          watchers against it while the nemeses inject one fault at a time, heals, checks
+          Nemeses: kill-node, pause-node, partition, one-way, link-drop, link-delay, kill-actor,
+          crash-point, membership (default: all). Starts a fresh local cluster (scripts/cluster.sh
+          with hocon/chaos.conf, or chaos-links.conf when a link nemesis is on), runs clients and
+          watchers against it while the nemeses inject one fault at a time (two at once with
+          --combined on), heals, checks
           linearizability, watch histories, convergence and liveness, prints a verdict table, and
           writes report.json and timeline.html to the report dir. Exit code 1 on any violation.
           The nodes' data goes to --data-dir (default: a new temp dir), deleted at the end.
@@ -37,7 +40,7 @@ public sealed record ChaosOptions(
             values[args[i]] = args[++i];
         }
 
-        string[] known = ["--root", "--nodes", "--duration", "--nemesis", "--seed", "--base-port", "--report", "--clients-per-node", "--data-dir"];
+        string[] known = ["--root", "--nodes", "--duration", "--nemesis", "--seed", "--base-port", "--report", "--clients-per-node", "--data-dir", "--combined"];
         foreach (var key in values.Keys.Where(k => !known.Contains(k)))
         {
             throw new ArgumentException($"unknown option '{key}'");
@@ -72,7 +75,13 @@ public sealed record ChaosOptions(
             basePort,
             Path.GetFullPath(values.GetValueOrDefault("--report") ?? Path.Combine(Path.GetTempPath(), $"actorkv-chaos-{seed}")),
             clients,
-            values.TryGetValue("--data-dir", out var data) ? Path.GetFullPath(data) : null);
+            values.TryGetValue("--data-dir", out var data) ? Path.GetFullPath(data) : null,
+            (values.GetValueOrDefault("--combined") ?? "off") switch
+            {
+                "on" => true,
+                "off" => false,
+                var other => throw new ArgumentException($"--combined takes on or off, not '{other}'"),
+            });
     }
 
     private static TimeSpan ParseDuration(string text)

@@ -24,7 +24,7 @@ public sealed class ChaosRun
         var run = new ChaosRun
         {
             workload = new Workload(cluster, options.ClientsPerNode, options.Seed, clock),
-            nemesis = new Nemesis(cluster, options.Nemeses, random, clock),
+            nemesis = new Nemesis(cluster, options.Nemeses, options.Combined, random, clock),
         };
         using var stopWatchers = new CancellationTokenSource();
         var watchers = run.workload.StartWatchers(stopWatchers.Token).ToList();
@@ -53,6 +53,7 @@ public sealed class ChaosRun
 
         await stopWatchers.CancelAsync();
         await Task.WhenAll(watchers);
+        List<ObservedEvent> longestWatch = [];
         foreach (var node in cluster.Members)
         {
             List<ObservedEvent> events;
@@ -61,15 +62,34 @@ public sealed class ChaosRun
                 events = [.. run.workload.WatchedEvents[node]];
             }
 
-            var problems = WatchHistoryChecker.Check(events, run.workload.AcknowledgedPuts, firstRevision: 2).Concat(run.workload.WatchProblems[node]).ToList();
+            List<ProgressNotice> notices;
+            lock (run.workload.WatchedEvents)
+            {
+                notices = [.. run.workload.ProgressNotices[node]];
+            }
+
+            var problems = WatchHistoryChecker.Check(events, run.workload.AcknowledgedPuts, firstRevision: 2)
+                .Concat(WatchHistoryChecker.CheckProgress(events, notices))
+                .Concat(run.workload.WatchProblems[node]).ToList();
             var reachedEnd = events.Count > 0 && events[^1].Revision >= end;
             if (!reachedEnd)
             {
                 problems.Add($"the watcher reached revision {(events.Count == 0 ? 0 : events[^1].Revision)}, not the final {end}");
             }
 
-            run.verdicts.Add(($"watch n{node}", problems.Count == 0, problems.Count == 0 ? $"{events.Count} events, revisions 2 to {end} in order, once each" : string.Join("; ", problems.Take(5))));
+            run.verdicts.Add(($"watch n{node}", problems.Count == 0, problems.Count == 0 ? $"{events.Count} events, revisions 2 to {end} in order, once each; {notices.Count} progress notifications in order" : string.Join("; ", problems.Take(5))));
+            if (events.Count > longestWatch.Count)
+            {
+                longestWatch = events;
+            }
         }
+
+        // Serializable and two-key reads: what the key held at the revision the response named.
+        var readProblems = RevisionReadChecker.Check(longestWatch, run.workload.RevisionReads);
+        run.verdicts.Add(("reads at rev", readProblems.Count == 0, readProblems.Count == 0
+            ? $"{run.workload.RevisionReads.Count(r => r.Serializable)} serializable reads and {run.workload.RevisionReads.Count(r => !r.Serializable)} keys of two-key reads match the watch history at their revision"
+            : string.Join("; ", readProblems.Take(5))));
+        run.verdicts.Add(await LeasesGoneAsync(cluster, run.workload.LeasesGranted));
 
         run.linearizability = LinearizabilityChecker.Check(new KeyValueModel(), run.workload.History);
         run.verdicts.Add(("linearizable", run.linearizability.Verdict != Verdict.NotLinearizable, run.linearizability.Verdict switch
@@ -79,8 +99,8 @@ public sealed class ChaosRun
             _ => "NO: see the failing fragment in report.json",
         }));
 
-        var crashes = cluster.Members.Where(n => File.Exists(cluster.LogFile(n)) && File.ReadAllText(cluster.LogFile(n)).Contains("Unhandled exception", StringComparison.Ordinal)).ToList();
-        run.verdicts.Add(("node logs", crashes.Count == 0, crashes.Count == 0 ? "no unhandled exception" : $"unhandled exception in {string.Join(", ", crashes.Select(n => $"n{n}"))}"));
+        var crashes = cluster.LogFiles().Where(log => File.ReadAllText(log.Path).Contains("Unhandled exception", StringComparison.Ordinal)).Select(log => log.Name).ToList();
+        run.verdicts.Add(("node logs", crashes.Count == 0, crashes.Count == 0 ? "no unhandled exception" : $"unhandled exception in {string.Join(", ", crashes)}"));
         return run;
     }
 
@@ -112,6 +132,38 @@ public sealed class ChaosRun
         }
 
         return revision;
+    }
+
+    /// <summary>
+    /// Every lease the clients granted is revoked or expires (TTLs of 2 and 10 s; a new leader
+    /// restarts them): within the heal timeout no key of a lease cycle is left.
+    /// </summary>
+    private static async Task<(string, bool, string)> LeasesGoneAsync(LocalCluster cluster, int granted)
+    {
+        var deadline = Stopwatch.StartNew();
+        var left = "";
+        while (deadline.Elapsed < HealTimeout)
+        {
+            try
+            {
+                using var channel = GrpcChannel.ForAddress(cluster.Url(1 + (int)(deadline.ElapsedMilliseconds / 1000 % cluster.Nodes)));
+                var keys = await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("lease-c"), RangeEnd = ByteString.CopyFromUtf8("lease-d"), KeysOnly = true }, deadline: DateTime.UtcNow.AddSeconds(2));
+                if (keys.Kvs.Count == 0)
+                {
+                    return ("leases", true, $"{granted} leases granted; no lease key left {deadline.Elapsed.TotalSeconds:F1}s after the heal");
+                }
+
+                left = string.Join(", ", keys.Kvs.Select(kv => $"{kv.Key.ToStringUtf8()} (lease {kv.Lease:x})"));
+            }
+            catch (Grpc.Core.RpcException error)
+            {
+                left = $"{error.Status.StatusCode} {error.Status.Detail}";
+            }
+
+            await Task.Delay(500);
+        }
+
+        return ("leases", false, $"lease keys still there {HealTimeout.TotalSeconds:F0}s after the heal: {left}");
     }
 
     /// <summary>Every member reaches the same revision and the same HashKV.</summary>
@@ -173,6 +225,9 @@ public sealed class ChaosRun
             DurationSeconds = options.Duration.TotalSeconds,
             options.Nemeses,
             Operations = history.Count,
+            RevisionReads = workload.RevisionReads.Count,
+            workload.Compactions,
+            workload.LeasesGranted,
             Completed = completed,
             Unknown = unknown,
             Faults = nemesis.Timeline,

@@ -22,14 +22,17 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
 
     public IEnumerable<int> Members => Enumerable.Range(1, nodes);
 
-    /// <summary>A base port whose client and peer ports for every node are free now.</summary>
+    /// <summary>The slot a member added by the membership nemesis takes (it is removed again before the fault ends).</summary>
+    public int SpareSlot => nodes + 1;
+
+    /// <summary>A base port whose client and peer ports for every node and the spare slot are free now.</summary>
     public static int FreeBasePort(Random random, int nodes)
     {
         for (var attempt = 0; attempt < 200; attempt++)
         {
             // See LoopbackPorts: chaos runs take 20000-31999.
-            var candidate = random.Next(20_000, 32_000 - (10 * nodes));
-            if (Enumerable.Range(0, nodes).All(i => LoopbackPorts.IsFree(candidate + 10 * i) && LoopbackPorts.IsFree(candidate + 10 * i + 1)))
+            var candidate = random.Next(20_000, 32_000 - (10 * (nodes + 1)));
+            if (Enumerable.Range(0, nodes + 1).All(i => LoopbackPorts.IsFree(candidate + 10 * i) && LoopbackPorts.IsFree(candidate + 10 * i + 1)))
             {
                 return candidate;
             }
@@ -38,13 +41,43 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
         throw new InvalidOperationException("no free port range found on 127.0.0.1");
     }
 
-    /// <param name="cuttableLinks">Start with Akka.Remote's throttler adapter (hocon/chaos-links.conf), which the partition nemesis needs.</param>
+    /// <param name="cuttableLinks">Start with the link-fault transport adapter (hocon/chaos-links.conf), which the link nemeses need.</param>
     public Task UpAsync(bool cuttableLinks) =>
         ScriptAsync("up", "--nodes", nodes.ToString(), "--data-dir", dataDirectory, "--base-port", basePort.ToString(), "--extra-conf", Path.Combine(root, "hocon", cuttableLinks ? "chaos-links.conf" : "chaos.conf"));
 
     public Task DownAsync() => ScriptAsync("down", "--data-dir", dataDirectory);
 
     public Task RestartAsync(int node) => ScriptAsync("restart", $"n{node}", "--data-dir", dataDirectory);
+
+    /// <summary>Adds the slot as a new member (a learner first), started empty: cluster.sh join.</summary>
+    public Task JoinAsync(int node) => ScriptAsync("join", $"n{node}", "--learner", "--data-dir", dataDirectory, "--base-port", basePort.ToString());
+
+    public Task PromoteAsync(int node) => ScriptAsync("promote", $"n{node}", "--data-dir", dataDirectory);
+
+    /// <summary>Removes the slot's member (etcdctl member remove), stops it, and deletes its files so that the slot can join again.</summary>
+    public async Task RemoveAsync(int node)
+    {
+        await ScriptAsync("remove", $"n{node}", "--data-dir", dataDirectory);
+        var log = LogFile(node);
+        if (File.Exists(log))
+        {
+            // Keep what the removed member logged (the node-log check reads it).
+            File.AppendAllText(Path.Combine(dataDirectory, "removed-members.log"), File.ReadAllText(log));
+        }
+
+        Directory.Delete(Path.Combine(dataDirectory, $"n{node}"), recursive: true);
+    }
+
+    /// <summary>The member id of the slot's current member (a replaced member gets a new one), from its node.conf.</summary>
+    public ulong MemberId(int node)
+    {
+        var conf = Path.Combine(dataDirectory, $"n{node}", "node.conf");
+        var line = File.Exists(conf) ? File.ReadLines(conf).FirstOrDefault(l => l.TrimStart().StartsWith("node-id = ", StringComparison.Ordinal)) : null;
+        return line is null ? (ulong)node : ulong.Parse(line.Split('=')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The slot whose member has this id (0 if none).</summary>
+    public int SlotOf(ulong memberId) => Members.Append(SpareSlot).FirstOrDefault(n => Directory.Exists(Path.Combine(dataDirectory, $"n{n}")) && MemberId(n) == memberId);
 
     public int? Pid(int node)
     {
@@ -54,14 +87,30 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
 
     public string LogFile(int node) => Path.Combine(dataDirectory, $"n{node}", "actorkv.log");
 
-    /// <summary>kill -9, or SIGSTOP / SIGCONT, by the node's PID.</summary>
+    /// <summary>Every node log of the run, by name: the slots' members and the members removed from them.</summary>
+    public IEnumerable<(string Name, string Path)> LogFiles() =>
+        Members.Append(SpareSlot).Select(n => ($"n{n}", LogFile(n)))
+            .Append(("removed-members", Path.Combine(dataDirectory, "removed-members.log")))
+            .Where(log => File.Exists(log.Item2));
+
+    /// <summary>kill -9, or SIGSTOP / SIGCONT, by the node's PID; nothing if it is not running (another fault killed it).</summary>
     public async Task SignalAsync(int node, string signal)
     {
-        var pid = Pid(node) ?? throw new InvalidOperationException($"n{node} has no PID file");
-        await RunAsync("kill", [$"-{signal}", pid.ToString()], TimeSpan.FromSeconds(10));
+        if (Pid(node) is not { } pid)
+        {
+            return;
+        }
+
+        try
+        {
+            await RunAsync("kill", [$"-{signal}", pid.ToString()], TimeSpan.FromSeconds(10));
+        }
+        catch (InvalidOperationException) when (!File.Exists($"/proc/{pid}/stat"))
+        {
+        }
     }
 
-    /// <summary>The leader as the members that answer see it (0 if none answers).</summary>
+    /// <summary>The leader's slot as the members that answer see it (0 if none answers).</summary>
     public async Task<int> LeaderAsync()
     {
         foreach (var node in Members)
@@ -70,9 +119,9 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
             {
                 using var channel = GrpcChannel.ForAddress(Url(node));
                 var status = await new Maintenance.MaintenanceClient(channel).StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(1));
-                if (status.Leader != 0)
+                if (status.Leader != 0 && SlotOf(status.Leader) is var slot and not 0)
                 {
-                    return (int)status.Leader;
+                    return slot;
                 }
             }
             catch (Grpc.Core.RpcException)

@@ -8,31 +8,45 @@ namespace ActorKv.Chaos.Runner;
 public sealed record Fault(long StartMs, long EndMs, string Kind, string Description);
 
 /// <summary>
-/// Injects one fault at a time, drawn from the enabled nemeses with the run's seed: a quiet
-/// spell, a fault on the leader (half the time) or a random member, held for a while, healed.
-///   kill-node   kill -9 the member (one time in five a quorum, one in ten every member),
-///               restart it from its data dir
-///   pause-node  SIGSTOP the member past several election timeouts, then SIGCONT
-///   partition   cut every Akka.Remote link of the member (both sides, trttl blackhole), then heal
-///   kill-actor  Akka Kill of one of the member's actors (raft, apply, watch, leases, gateway,
-///               peer senders) through the chaos service; supervision restarts it
-///   crash-point arm a crash point around a durable step (before/after the WAL commit or the
-///               MVCC apply commit, a snapshot chunk sent or installed) to fire on a random pass
-///               of it; the member kills itself there and is restarted (disarmed if not reached).
-///               For snapshot-send a follower is first kept down 10 s so that it needs a snapshot.
+/// Injects faults drawn from the enabled nemeses with the run's seed: a quiet spell, a fault on
+/// the leader (half the time) or a random member, held for a while, healed; in combined mode two
+/// faults of different kinds at once (membership changes stay alone).
+///   kill-node    kill -9 the member (one time in five a quorum, one in ten every member),
+///                restart it from its data dir
+///   pause-node   SIGSTOP the member past several election timeouts, then SIGCONT
+///   partition    cut every Akka.Remote link between the member (with a minority of others on
+///                five or more nodes) and the rest, both ways, then heal
+///   one-way      cut only what the member sends the others, or only what they send it
+///   link-drop    drop 20 to 60% of the frames on every link of the member, both ways
+///   link-delay   delay every frame on the member's links by 20 to 300 ms, both ways
+///   kill-actor   Akka Kill of one of the member's actors (raft, apply, watch, leases, gateway,
+///                peer senders) through the chaos service; supervision restarts it
+///   crash-point  arm a crash point around a durable step (before/after the WAL commit, the
+///                MVCC apply commit or an MVCC compaction, a snapshot chunk sent or installed)
+///                to fire on a random pass; the member kills itself there and is restarted
+///                (disarmed if not reached). For snapshot-send a follower is first kept down
+///                10 s so that it needs a snapshot.
+///   membership   replace a member (remove it, wipe it, add it back empty as a learner, promote
+///                it once caught up) or add a spare member and remove it again
 /// </summary>
-public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, Random random, Stopwatch clock)
+public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, bool combined, Random random, Stopwatch clock)
 {
     private static readonly string[] Actors = ["raft", "apply", "watch", "leases", "gateway", "peers"];
 
     /// <summary>The node's crash points (ActorKv.Storage.Lmdb.CrashPoints, named as the chaos service takes them).</summary>
-    private static readonly string[] CrashPoints = ["wal-before-commit", "wal-after-commit", "apply-before-commit", "apply-after-commit", "snapshot-send", "snapshot-install"];
+    private static readonly string[] CrashPoints = ["wal-before-commit", "wal-after-commit", "apply-before-commit", "apply-after-commit", "compact-before-commit", "compact-after-commit", "snapshot-send", "snapshot-install"];
 
     /// <summary>How long an armed crash point may take to be reached before it is disarmed.</summary>
     private static readonly TimeSpan CrashPointWait = TimeSpan.FromSeconds(8);
 
     /// <summary>How long a member stays down so that the log is compacted past it (the chaos configs compact every 300 entries).</summary>
     private static readonly TimeSpan SnapshotProvokingDowntime = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a new learner may take to catch up and be promoted.</summary>
+    private static readonly TimeSpan PromoteWithin = TimeSpan.FromSeconds(40);
+
+    /// <summary>Whether the nemesis needs the link-fault transport adapter (hocon/chaos-links.conf).</summary>
+    public static bool CutsLinks(string kind) => kind is "partition" or "one-way" or "link-drop" or "link-delay";
 
     public List<Fault> Timeline { get; } = [];
 
@@ -46,61 +60,181 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
                 return;
             }
 
-            var kind = kinds[random.Next(kinds.Count)];
             var leader = await cluster.LeaderAsync();
-            var target = leader != 0 && random.Next(2) == 0 ? leader : 1 + random.Next(cluster.Nodes);
-            var hold = TimeSpan.FromMilliseconds(random.Next(2000, 5000));
-            var role = target == leader ? "leader " : "";
-            var started = clock.ElapsedMilliseconds;
-            string description;
-            switch (kind)
+            var first = kinds[random.Next(kinds.Count)];
+            var pair = combined && first != "membership" ? kinds.Where(k => k != first && k != "membership").ToList() : [];
+            var faults = new List<(string Kind, int Target, TimeSpan Hold)> { (first, PickTarget(leader), Hold()) };
+            if (pair.Count > 0)
             {
-                case "kill-node":
-                    var victims = KillVictims(target);
-                    var which = victims.Count == 1 ? $"{role}n{target}" : victims.Count == cluster.Nodes ? "every member" : $"a quorum ({string.Join(", ", victims.Select(v => $"n{v}"))})";
-                    description = $"kill -9 {which}, restart after {hold.TotalSeconds:F1}s";
-                    foreach (var victim in victims)
-                    {
-                        await cluster.SignalAsync(victim, "KILL");
-                    }
-
-                    await DelayAsync(hold, CancellationToken.None);
-                    foreach (var victim in victims)
-                    {
-                        await cluster.RestartAsync(victim);
-                    }
-
-                    break;
-                case "pause-node":
-                    description = $"SIGSTOP {role}n{target} for {hold.TotalSeconds:F1}s";
-                    await cluster.SignalAsync(target, "STOP");
-                    await DelayAsync(hold, CancellationToken.None);
-                    await cluster.SignalAsync(target, "CONT");
-                    break;
-                case "partition":
-                    description = $"isolate {role}n{target} for {hold.TotalSeconds:F1}s";
-                    await IsolateAsync(target, cut: true);
-                    await DelayAsync(hold, CancellationToken.None);
-                    await IsolateAsync(target, cut: false);
-                    break;
-                case "crash-point":
-                    description = await CrashAtPointAsync(target, leader, role, hold);
-                    break;
-                default:
-                    var actor = Actors[random.Next(Actors.Length)];
-                    using (var channel = GrpcChannel.ForAddress(cluster.Url(target)))
-                    {
-                        var killed = await new Protocol.Chaos.Chaos.ChaosClient(channel).KillActorAsync(new KillActorRequest { Actor = actor }, deadline: DateTime.UtcNow.AddSeconds(10));
-                        description = $"kill actor {actor} on {role}n{target} ({killed.Killed.Count} killed)";
-                    }
-
-                    await DelayAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
-                    break;
+                var second = 1 + ((faults[0].Target + random.Next(cluster.Nodes - 1)) % cluster.Nodes);
+                faults.Add((pair[random.Next(pair.Count)], second, Hold()));
             }
 
-            Timeline.Add(new Fault(started, clock.ElapsedMilliseconds, kind, description));
-            Console.WriteLine($"[{started / 1000.0,7:F1}s] {description}");
+            var started = clock.ElapsedMilliseconds;
+            var descriptions = await Task.WhenAll(faults.Select(f => InjectOrReportAsync(f.Kind, f.Target, leader, f.Hold)));
+            await RestartTheDeadAsync();
+            for (var i = 0; i < faults.Count; i++)
+            {
+                Timeline.Add(new Fault(started, clock.ElapsedMilliseconds, faults[i].Kind, descriptions[i]));
+                Console.WriteLine($"[{started / 1000.0,7:F1}s] {descriptions[i]}");
+            }
         }
+    }
+
+    private int PickTarget(int leader) => leader != 0 && random.Next(2) == 0 ? leader : 1 + random.Next(cluster.Nodes);
+
+    private TimeSpan Hold() => TimeSpan.FromMilliseconds(random.Next(2000, 5000));
+
+    /// <summary>
+    /// A fault whose injection failed (combined faults can get in each other's way: a member
+    /// killed by one is not there to be armed by the other) is logged as such, not fatal.
+    /// </summary>
+    private async Task<string> InjectOrReportAsync(string kind, int target, int leader, TimeSpan hold)
+    {
+        try
+        {
+            return await InjectAsync(kind, target, leader, hold);
+        }
+        catch (Exception failed) when (failed is Grpc.Core.RpcException or InvalidOperationException or TimeoutException)
+        {
+            return $"{kind} on n{target} could not be injected: {failed.Message.Split('\n')[0]}";
+        }
+    }
+
+    /// <summary>A member left dead by a fault that could not finish is started again on its data.</summary>
+    private async Task RestartTheDeadAsync()
+    {
+        foreach (var node in cluster.Members)
+        {
+            if (cluster.Pid(node) is not { } pid || !IsAlive(pid))
+            {
+                Console.WriteLine($"[{clock.ElapsedMilliseconds / 1000.0,7:F1}s] n{node} found dead after the fault; restarting it");
+                try
+                {
+                    await cluster.RestartAsync(node);
+                }
+                catch (InvalidOperationException failed)
+                {
+                    // Left to the checks: liveness and convergence fail without it.
+                    Console.WriteLine($"[{clock.ElapsedMilliseconds / 1000.0,7:F1}s] n{node} could not be restarted: {failed.Message.Split('\n')[0]}");
+                }
+            }
+        }
+    }
+
+    /// <summary>One fault, held and healed; what it was.</summary>
+    private async Task<string> InjectAsync(string kind, int target, int leader, TimeSpan hold)
+    {
+        var role = target == leader ? "leader " : "";
+        switch (kind)
+        {
+            case "kill-node":
+                var victims = KillVictims(target);
+                var which = victims.Count == 1 ? $"{role}n{target}" : victims.Count == cluster.Nodes ? "every member" : $"a quorum ({string.Join(", ", victims.Select(v => $"n{v}"))})";
+                foreach (var victim in victims)
+                {
+                    await cluster.SignalAsync(victim, "KILL");
+                }
+
+                await DelayAsync(hold, CancellationToken.None);
+                foreach (var victim in victims)
+                {
+                    await cluster.RestartAsync(victim);
+                }
+
+                return $"kill -9 {which}, restart after {hold.TotalSeconds:F1}s";
+            case "pause-node":
+                await cluster.SignalAsync(target, "STOP");
+                await DelayAsync(hold, CancellationToken.None);
+                await cluster.SignalAsync(target, "CONT");
+                return $"SIGSTOP {role}n{target} for {hold.TotalSeconds:F1}s";
+            case "partition":
+                var side = new List<int> { target };
+                side.AddRange(cluster.Members.Where(m => m != target).OrderBy(_ => random.Next()).Take(random.Next((cluster.Nodes - 1) / 2)));
+                var rest = cluster.Members.Except(side).ToList();
+                var cut = new SetPeerLinkRequest { Cut = true };
+                var links = side.SelectMany(a => rest.SelectMany(b => new[] { (a, b), (b, a) })).ToList();
+                await SetLinksAsync(links, cut);
+                await DelayAsync(hold, CancellationToken.None);
+                await SetLinksAsync(links, new SetPeerLinkRequest());
+                return $"partition {string.Join(",", side.Select(n => n == leader ? $"leader n{n}" : $"n{n}"))} | {string.Join(",", rest.Select(n => $"n{n}"))} for {hold.TotalSeconds:F1}s";
+            case "one-way":
+                var outbound = random.Next(2) == 0;
+                var oneWay = cluster.Members.Where(m => m != target).Select(other => outbound ? (target, other) : (other, target)).ToList();
+                await SetLinksAsync(oneWay, new SetPeerLinkRequest { Cut = true });
+                await DelayAsync(hold, CancellationToken.None);
+                await SetLinksAsync(oneWay, new SetPeerLinkRequest());
+                return $"cut what {(outbound ? $"{role}n{target} sends the others" : $"the others send {role}n{target}")} for {hold.TotalSeconds:F1}s";
+            case "link-drop":
+            case "link-delay":
+                var fault = kind == "link-drop" ? new SetPeerLinkRequest { DropPercent = (uint)random.Next(20, 61) } : new SetPeerLinkRequest { DelayMs = (uint)random.Next(20, 301) };
+                var both = cluster.Members.Where(m => m != target).SelectMany(other => new[] { (target, other), (other, target) }).ToList();
+                await SetLinksAsync(both, fault);
+                await DelayAsync(hold, CancellationToken.None);
+                await SetLinksAsync(both, new SetPeerLinkRequest());
+                return kind == "link-drop"
+                    ? $"drop {fault.DropPercent}% of frames on {role}n{target}'s links for {hold.TotalSeconds:F1}s"
+                    : $"delay {role}n{target}'s links by {fault.DelayMs} ms for {hold.TotalSeconds:F1}s";
+            case "crash-point":
+                return await CrashAtPointAsync(target, leader, role, hold);
+            case "membership":
+                return await ChangeMembershipAsync(target, role, hold);
+            default:
+                var actor = Actors[random.Next(Actors.Length)];
+                using (var channel = GrpcChannel.ForAddress(cluster.Url(target)))
+                {
+                    var killed = await new Protocol.Chaos.Chaos.ChaosClient(channel).KillActorAsync(new KillActorRequest { Actor = actor }, deadline: DateTime.UtcNow.AddSeconds(10));
+                    await DelayAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
+                    return $"kill actor {actor} on {role}n{target} ({killed.Killed.Count} killed)";
+                }
+        }
+    }
+
+    /// <summary>
+    /// Replaces the member (half the time) or adds the spare slot as a member and removes it
+    /// again. A new member joins as a learner, empty, and is promoted once it has caught up.
+    /// </summary>
+    private async Task<string> ChangeMembershipAsync(int target, string role, TimeSpan hold)
+    {
+        var replace = random.Next(2) == 0;
+        var slot = replace ? target : cluster.SpareSlot;
+        var step = Stopwatch.StartNew();
+        var removedIn = TimeSpan.Zero;
+        if (replace)
+        {
+            await cluster.RemoveAsync(slot);
+            removedIn = step.Elapsed;
+            await DelayAsync(hold, CancellationToken.None);
+        }
+
+        step.Restart();
+        await cluster.JoinAsync(slot);
+        var joinedIn = step.Elapsed;
+        var promoted = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await cluster.PromoteAsync(slot);
+                break;
+            }
+            catch (InvalidOperationException) when (promoted.Elapsed < PromoteWithin)
+            {
+                // etcd refuses to promote a learner that is not in sync with its leader yet.
+                await Task.Delay(500);
+            }
+        }
+
+        var promotedAfter = promoted.Elapsed;
+        if (replace)
+        {
+            return $"replace {role}n{target}: removed and stopped in {removedIn.TotalSeconds:F1}s, {hold.TotalSeconds:F1}s later added back empty as member {cluster.MemberId(slot):x} (started in {joinedIn.TotalSeconds:F1}s), promoted {promotedAfter.TotalSeconds:F1}s after";
+        }
+
+        await DelayAsync(hold, CancellationToken.None);
+        step.Restart();
+        await cluster.RemoveAsync(slot);
+        return $"add n{slot} (started in {joinedIn.TotalSeconds:F1}s, promoted {promotedAfter.TotalSeconds:F1}s after), remove it {hold.TotalSeconds:F1}s later (removed and stopped in {step.Elapsed.TotalSeconds:F1}s)";
     }
 
     /// <summary>
@@ -121,7 +255,8 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
     private async Task<string> CrashAtPointAsync(int target, int leader, string role, TimeSpan hold)
     {
         var point = CrashPoints[random.Next(CrashPoints.Length)];
-        var pass = random.Next(1, 21);
+        // Compactions come every few seconds (the workload's compactor): an early pass.
+        var pass = point.StartsWith("compact", StringComparison.Ordinal) ? random.Next(1, 3) : random.Next(1, 21);
         var provoked = "";
         if (point == "snapshot-send" && leader != 0)
         {
@@ -183,26 +318,31 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, R
         }
     }
 
-    /// <summary>Cuts (or heals) every link between the member and the others, on both sides.</summary>
-    private async Task IsolateAsync(int target, bool cut)
+    /// <summary>
+    /// Sets the fault on each link (from, to): what from sends to. Healing (an empty fault) must
+    /// reach every side: a busy member is retried; a member that is down lost its faults anyway.
+    /// </summary>
+    private async Task SetLinksAsync(IEnumerable<(int From, int To)> links, SetPeerLinkRequest fault)
     {
-        foreach (var other in cluster.Members.Where(m => m != target))
+        foreach (var (from, to) in links)
         {
-            foreach (var (from, to) in new[] { (target, other), (other, target) })
+            var request = fault.Clone();
+            request.MemberId = cluster.MemberId(to);
+            for (var attempt = 0; ; attempt++)
             {
-                // Healing must reach every side: retry a member that is briefly busy.
-                for (var attempt = 0; ; attempt++)
+                try
                 {
-                    try
-                    {
-                        using var channel = GrpcChannel.ForAddress(cluster.Url(from));
-                        await new Protocol.Chaos.Chaos.ChaosClient(channel).SetPeerLinkAsync(new SetPeerLinkRequest { MemberId = (ulong)to, Cut = cut }, deadline: DateTime.UtcNow.AddSeconds(5));
-                        break;
-                    }
-                    catch (Grpc.Core.RpcException) when (attempt < 5)
-                    {
-                        await Task.Delay(500);
-                    }
+                    using var channel = GrpcChannel.ForAddress(cluster.Url(from));
+                    await new Protocol.Chaos.Chaos.ChaosClient(channel).SetPeerLinkAsync(request, deadline: DateTime.UtcNow.AddSeconds(5));
+                    break;
+                }
+                catch (Grpc.Core.RpcException) when (attempt < 5)
+                {
+                    await Task.Delay(500);
+                }
+                catch (Grpc.Core.RpcException)
+                {
+                    break;
                 }
             }
         }

@@ -20,7 +20,7 @@ var cluster = new LocalCluster(root, dataDirectory, options.Nodes, options.BaseP
 Console.WriteLine($"chaos run: seed {options.Seed}, {options.Nodes} nodes, {options.Duration.TotalSeconds:F0}s, nemeses {string.Join(',', options.Nemeses)}, data {dataDirectory}");
 try
 {
-    await cluster.UpAsync(cuttableLinks: options.Nemeses.Contains("partition"));
+    await cluster.UpAsync(cuttableLinks: options.Nemeses.Any(Nemesis.CutsLinks));
     var run = await ChaosRun.ExecuteAsync(cluster, options, random, Stopwatch.StartNew());
     var exitCode = run.Report(options);
     return exitCode;
@@ -38,12 +38,9 @@ finally
 
     // The node logs are part of the report; the data is not.
     Directory.CreateDirectory(options.ReportDirectory);
-    foreach (var node in cluster.Members)
+    foreach (var (name, path) in cluster.LogFiles())
     {
-        if (File.Exists(cluster.LogFile(node)))
-        {
-            File.Copy(cluster.LogFile(node), Path.Combine(options.ReportDirectory, $"n{node}.log"), overwrite: true);
-        }
+        File.Copy(path, Path.Combine(options.ReportDirectory, $"{name}.log"), overwrite: true);
     }
 
     if (Directory.Exists(dataDirectory))

@@ -11,10 +11,16 @@ namespace ActorKv.Chaos.Runner;
 /// <summary>
 /// The clients of a chaos run: a few per member, each bound to its member (as an etcd client
 /// given one endpoint), one request outstanding, a short pause between requests (two cores).
+/// They put, read (linearizable and serializable), compare-and-set and delete five shared keys,
+/// write two keys in one txn and read two in one txn, and now and then run a lease cycle on a
+/// key of their own (grant with a TTL of 2 or 10 s, put with the lease, read, revoke or let it
+/// expire). One client compacts the store now and then, below what every watcher has seen.
 /// Each operation is recorded with its call and return on one monotonic clock; a write that
-/// fails or times out is an unknown outcome, a failed read is dropped (it told nothing). One
-/// watcher per member watches every key from revision 1 with prev_kv and resumes after a broken
-/// stream from its last revision + 1, as etcd's client does.
+/// fails or times out is an unknown outcome, a failed read is dropped (it told nothing).
+/// Serializable reads are not linearizable: they and the two-key reads are judged against the
+/// watch history at the revision their response names (RevisionReadChecker). One watcher per
+/// member watches every key from revision 1 with prev_kv and progress notifications, and
+/// resumes after a broken stream from its last revision + 1, as etcd's client does.
 /// </summary>
 public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed, Stopwatch clock)
 {
@@ -24,6 +30,15 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
     public List<Operation<KvInput, KvOutput>> History { get; } = [];
 
     public List<AcknowledgedPut> AcknowledgedPuts { get; } = [];
+
+    /// <summary>Reads judged at their response's revision (serializable ones, and every key of a two-key read).</summary>
+    public List<RevisionRead> RevisionReads { get; } = [];
+
+    public Dictionary<int, List<ProgressNotice>> ProgressNotices { get; } = [];
+
+    public int Compactions { get; private set; }
+
+    public int LeasesGranted { get; private set; }
 
     /// <summary>When (clock ms) each successful write returned: availability over the run.</summary>
     public List<long> WriteSuccesses { get; } = [];
@@ -35,7 +50,42 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
     public int ClientCount => cluster.Nodes * clientsPerNode;
 
     public IEnumerable<Task> StartClients(CancellationToken stop) =>
-        Enumerable.Range(0, ClientCount).Select(client => Task.Run(() => ClientAsync(client, 1 + client % cluster.Nodes, stop)));
+        Enumerable.Range(0, ClientCount).Select(client => Task.Run(() => ClientAsync(client, 1 + client % cluster.Nodes, stop)))
+            .Append(Task.Run(() => CompactorAsync(stop)));
+
+    /// <summary>Compacts every 3 to 6 s at the lowest revision every watcher has passed (watchers resume after it).</summary>
+    private async Task CompactorAsync(CancellationToken stop)
+    {
+        var random = new Random(seed * 1000 + 999);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(random.Next(3000, 6000), stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            var revision = cluster.Members.Min(LastWatched) - 1;
+            if (revision < 2)
+            {
+                continue;
+            }
+
+            try
+            {
+                using var channel = GrpcChannel.ForAddress(cluster.Url(1 + random.Next(cluster.Nodes)));
+                await new KV.KVClient(channel).CompactAsync(new CompactionRequest { Revision = revision }, deadline: DateTime.UtcNow + RequestTimeout);
+                Compactions++;
+            }
+            catch (RpcException)
+            {
+                // A member down, or a compaction already past this revision: the next one.
+            }
+        }
+    }
 
     public IEnumerable<Task> StartWatchers(CancellationToken stop) =>
         cluster.Members.Select(node => Task.Run(() => WatcherAsync(node, stop)));
@@ -52,13 +102,27 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
             var key = Keys[random.Next(Keys.Length)];
             var value = $"{client}-{i}";
             var roll = random.Next(100);
+            if (roll >= 94)
+            {
+                await LeaseCycleAsync(client, channel, random, i, stop);
+                continue;
+            }
+
+            if (roll >= 82)
+            {
+                await TwoKeyTxnAsync(client, kv, random, write: roll < 88, value);
+                continue;
+            }
+
             KvInput input = roll switch
             {
-                < 35 => new KvInput.Put(key, value),
-                < 70 => new KvInput.Get(key),
-                < 88 => new KvInput.CompareAndSet(key, lastRead.GetValueOrDefault(key), value),
-                _ => new KvInput.Delete(key),
+                < 28 => new KvInput.Put(key, value),
+                < 50 => new KvInput.Get(key),
+                < 68 => new KvInput.CompareAndSet(key, lastRead.GetValueOrDefault(key), value),
+                < 74 => new KvInput.Delete(key),
+                _ => new KvInput.Get(key),
             };
+            var serializable = roll >= 74;
             var call = clock.ElapsedTicks;
             try
             {
@@ -71,6 +135,15 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                         putRevision = (await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value) }, deadline: deadline)).Header.Revision;
                         output = new KvOutput();
                         break;
+                    case KvInput.Get when serializable:
+                        var local = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key), Serializable = true }, deadline: deadline);
+                        lock (History)
+                        {
+                            RevisionReads.Add(new RevisionRead(client, key, local.Kvs.SingleOrDefault()?.Value.ToStringUtf8(), local.Header.Revision, Serializable: true));
+                        }
+
+                        // Not linearizable by design: judged at its revision, not in the history.
+                        continue;
                     case KvInput.Get:
                         var read = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, deadline: deadline);
                         output = new KvOutput(read.Kvs.SingleOrDefault()?.Value.ToStringUtf8());
@@ -133,6 +206,149 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
         }
     }
 
+    /// <summary>
+    /// Two distinct keys in one txn: both put (each recorded as a put of its key, same call and
+    /// return), or both read (each recorded as a linearizable read of its key, and both judged
+    /// at the response's revision, which catches a torn read).
+    /// </summary>
+    private async Task TwoKeyTxnAsync(int client, KV.KVClient kv, Random random, bool write, string value)
+    {
+        var first = random.Next(Keys.Length);
+        var keys = new[] { Keys[first], Keys[(first + 1 + random.Next(Keys.Length - 1)) % Keys.Length] };
+        var txn = new TxnRequest();
+        foreach (var key in keys)
+        {
+            txn.Success.Add(write
+                ? new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value) } }
+                : new RequestOp { RequestRange = new RangeRequest { Key = ByteString.CopyFromUtf8(key) } });
+        }
+
+        var call = clock.ElapsedTicks;
+        try
+        {
+            var response = await kv.TxnAsync(txn, deadline: DateTime.UtcNow + RequestTimeout);
+            var returned = clock.ElapsedTicks;
+            lock (History)
+            {
+                for (var k = 0; k < keys.Length; k++)
+                {
+                    if (write)
+                    {
+                        History.Add(new Operation<KvInput, KvOutput>(client, new KvInput.Put(keys[k], value), new KvOutput(), call, returned));
+                        AcknowledgedPuts.Add(new AcknowledgedPut(keys[k], value, response.Header.Revision));
+                    }
+                    else
+                    {
+                        var read = response.Responses[k].ResponseRange.Kvs.SingleOrDefault()?.Value.ToStringUtf8();
+                        History.Add(new Operation<KvInput, KvOutput>(client, new KvInput.Get(keys[k]), new KvOutput(read), call, returned));
+                        RevisionReads.Add(new RevisionRead(client, keys[k], read, response.Header.Revision, Serializable: false));
+                    }
+                }
+
+                if (write)
+                {
+                    WriteSuccesses.Add(clock.ElapsedMilliseconds);
+                }
+            }
+        }
+        catch (RpcException failed)
+        {
+            if (write && !NeverSent(failed))
+            {
+                lock (History)
+                {
+                    History.AddRange(keys.Select(key => Operation<KvInput, KvOutput>.Unknown(client, new KvInput.Put(key, value), call)));
+                }
+            }
+
+            await Task.Delay(500, CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// A lease cycle on the client's own key: grant a lease (an id of the client's, TTL 2 or 10
+    /// s), put the key with it, read it, and revoke the lease (or, one time in three, leave it
+    /// to expire). Each step is recorded on that key; a step that fails ends the cycle.
+    /// </summary>
+    private async Task LeaseCycleAsync(int client, GrpcChannel channel, Random random, int cycle, CancellationToken stop)
+    {
+        var key = $"lease-c{client}";
+        var value = $"{client}-{cycle}";
+        var leaseId = ((long)(client + 1) << 32) | (uint)cycle;
+        var kv = new KV.KVClient(channel);
+        var leases = new Lease.LeaseClient(channel);
+        try
+        {
+            await leases.LeaseGrantAsync(new LeaseGrantRequest { ID = leaseId, TTL = random.Next(3) == 0 ? 2 : 10 }, deadline: DateTime.UtcNow + RequestTimeout);
+            lock (History)
+            {
+                LeasesGranted++;
+            }
+        }
+        catch (RpcException)
+        {
+            await Task.Delay(500, CancellationToken.None);
+            return;
+        }
+
+        var steps = new List<KvInput> { new KvInput.PutWithLease(key, value, leaseId), new KvInput.Get(key) };
+        if (random.Next(3) != 0 || stop.IsCancellationRequested)
+        {
+            steps.Add(new KvInput.Revoke(key, leaseId));
+        }
+
+        foreach (var step in steps)
+        {
+            var call = clock.ElapsedTicks;
+            try
+            {
+                var deadline = DateTime.UtcNow + RequestTimeout;
+                KvOutput output = new();
+                switch (step)
+                {
+                    case KvInput.PutWithLease:
+                        var put = await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value), Lease = leaseId }, deadline: deadline);
+                        lock (History)
+                        {
+                            AcknowledgedPuts.Add(new AcknowledgedPut(key, value, put.Header.Revision));
+                        }
+
+                        break;
+                    case KvInput.Get:
+                        var read = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, deadline: deadline);
+                        output = new KvOutput(read.Kvs.SingleOrDefault()?.Value.ToStringUtf8());
+                        break;
+                    default:
+                        await leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, deadline: deadline);
+                        break;
+                }
+
+                var returned = clock.ElapsedTicks;
+                lock (History)
+                {
+                    History.Add(new Operation<KvInput, KvOutput>(client, step, output, call, returned));
+                    if (step is not KvInput.Get)
+                    {
+                        WriteSuccesses.Add(clock.ElapsedMilliseconds);
+                    }
+                }
+            }
+            catch (RpcException failed)
+            {
+                if (step is not KvInput.Get && !NeverSent(failed))
+                {
+                    lock (History)
+                    {
+                        History.Add(Operation<KvInput, KvOutput>.Unknown(client, step, call));
+                    }
+                }
+
+                await Task.Delay(500, CancellationToken.None);
+                return;
+            }
+        }
+    }
+
     /// <summary>The member refused the TCP connection: the request cannot have reached it.</summary>
     private static bool NeverSent(RpcException failed)
     {
@@ -151,10 +367,12 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
     {
         var events = new List<ObservedEvent>();
         var problems = new List<string>();
+        var notices = new List<ProgressNotice>();
         lock (WatchedEvents)
         {
             WatchedEvents[node] = events;
             WatchProblems[node] = problems;
+            ProgressNotices[node] = notices;
         }
 
         long next = 1;
@@ -167,7 +385,7 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                 using var call = new Watch.WatchClient(channel).Watch(cancellationToken: stop);
                 await call.RequestStream.WriteAsync(new WatchRequest
                 {
-                    CreateRequest = new WatchCreateRequest { Key = ByteString.CopyFromUtf8("\0"), RangeEnd = ByteString.CopyFromUtf8("\0"), StartRevision = next, PrevKv = true },
+                    CreateRequest = new WatchCreateRequest { Key = ByteString.CopyFromUtf8("\0"), RangeEnd = ByteString.CopyFromUtf8("\0"), StartRevision = next, PrevKv = true, ProgressNotify = true },
                 });
                 while (await call.ResponseStream.MoveNext(stop))
                 {
@@ -184,6 +402,16 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
 
                     if (current.Events.Count == 0)
                     {
+                        if (!current.Created && current.WatchId != -1)
+                        {
+                            // A progress notification of this watch (not a WatchProgressRequest's
+                            // answer, id -1, which etcd 3.4 sends out of band with the events).
+                            lock (events)
+                            {
+                                notices.Add(new ProgressNotice(current.Header.Revision, events.Count));
+                            }
+                        }
+
                         continue;
                     }
 

@@ -37,16 +37,16 @@ public sealed class ChaosService(ChaosControl control) : Chaos.ChaosBase
     {
         try
         {
-            await control.SetPeerLinkAsync(request.MemberId, request.Cut);
+            await control.SetPeerLinkAsync(request.MemberId, new LinkFault(request.Cut, request.DropPercent / 100.0, TimeSpan.FromMilliseconds(request.DelayMs)));
             return new SetPeerLinkResponse();
         }
-        catch (ArgumentException unknown)
+        catch (ArgumentException refused)
         {
-            throw new RpcException(new Status(StatusCode.NotFound, unknown.Message));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, refused.Message));
         }
-        catch (InvalidOperationException notThrottled)
+        catch (InvalidOperationException noAdapter)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, notThrottled.Message));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, noAdapter.Message));
         }
     }
 }

@@ -13,10 +13,12 @@ public static class CrashPoints
     public const string WalAfterCommit = "wal-after-commit";
     public const string ApplyBeforeCommit = "apply-before-commit";
     public const string ApplyAfterCommit = "apply-after-commit";
+    public const string CompactBeforeCommit = "compact-before-commit";
+    public const string CompactAfterCommit = "compact-after-commit";
     public const string SnapshotSend = "snapshot-send";
     public const string SnapshotInstall = "snapshot-install";
 
-    public static readonly IReadOnlyList<string> Names = [WalBeforeCommit, WalAfterCommit, ApplyBeforeCommit, ApplyAfterCommit, SnapshotSend, SnapshotInstall];
+    public static readonly IReadOnlyList<string> Names = [WalBeforeCommit, WalAfterCommit, ApplyBeforeCommit, ApplyAfterCommit, CompactBeforeCommit, CompactAfterCommit, SnapshotSend, SnapshotInstall];
 
     private static string? armed;
     private static int remaining;

@@ -117,4 +117,25 @@ public sealed class LinearizabilityCheckerTests
 
         Assert.Equal(Verdict.Linearizable, LinearizabilityChecker.Check(Model, history).Verdict);
     }
+
+    private static Operation<KvInput, KvOutput> LeasePut(string value, long lease, long call, long ret) => Op(1, new KvInput.PutWithLease("x", value, lease), new KvOutput(), call, ret);
+
+    private static Operation<KvInput, KvOutput> Revoke(long lease, long call, long ret) => Op(1, new KvInput.Revoke("x", lease), new KvOutput(), call, ret);
+
+    [Fact]
+    public void A_key_on_a_lease_may_expire_and_then_stays_gone()
+    {
+        Assert.Equal(Verdict.Linearizable, Judge(LeasePut("a", 7, 0, 10), Get(1, "a", 20, 30), Get(1, null, 40, 50)));
+        Assert.Equal(Verdict.NotLinearizable, Judge(LeasePut("a", 7, 0, 10), Get(1, null, 20, 30), Get(1, "a", 40, 50)));
+        // Without a lease nothing expires.
+        Assert.Equal(Verdict.NotLinearizable, Judge(Put(1, "a", 0, 10), Get(1, null, 20, 30)));
+    }
+
+    [Fact]
+    public void A_revoke_deletes_the_keys_of_its_lease_only()
+    {
+        Assert.Equal(Verdict.NotLinearizable, Judge(LeasePut("a", 7, 0, 10), Revoke(7, 20, 30), Get(1, "a", 40, 50)));
+        // The key moved to another lease before the revoke of the first: it stays.
+        Assert.Equal(Verdict.Linearizable, Judge(LeasePut("a", 7, 0, 10), Put(1, "b", 12, 15), Revoke(7, 20, 30), Get(1, "b", 40, 50)));
+    }
 }

@@ -6,7 +6,8 @@ using Xunit.Abstractions;
 namespace ActorKv.Compat.Tests;
 
 /// <summary>
-/// CI's short chaos sweep: `chaos/run.sh` once per nemesis, 20 s each with a fixed seed, on a
+/// CI's short chaos sweep: `chaos/run.sh` once per nemesis (the link nemeses together, and one
+/// run of combined faults), 20 s each with a fixed seed, on a
 /// fresh 3-node cluster of real processes; the run must report no violation (it exits 1 on
 /// any). Longer sweeps: chaos/sweep.sh. The test stops the run's nodes by their PID files
 /// whatever happens.
@@ -20,13 +21,16 @@ public sealed class ChaosSweepTests(ITestOutputHelper output)
     [InlineData("partition", 103)]
     [InlineData("kill-actor", 104)]
     [InlineData("crash-point", 105)]
-    public async Task A_short_chaos_run_finds_no_violation(string nemesis, int seed)
+    [InlineData("one-way,link-drop,link-delay", 106)]
+    [InlineData("membership", 107)]
+    [InlineData("kill-node,pause-node,link-drop,kill-actor", 108, true)]
+    public async Task A_short_chaos_run_finds_no_violation(string nemesis, int seed, bool combined = false)
     {
         var root = RepositoryPaths.Root();
         var dataDirectory = TestEnvironment.TempDirectory("chaos-data");
         var reportDirectory = TestEnvironment.TempDirectory("chaos-report");
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { Path.Combine(root, "chaos", "run.sh"), "--duration", "20s", "--nemesis", nemesis, "--seed", $"{seed}", "--report", reportDirectory, "--data-dir", dataDirectory })
+        foreach (var argument in new[] { Path.Combine(root, "chaos", "run.sh"), "--duration", "20s", "--nemesis", nemesis, "--seed", $"{seed}", "--report", reportDirectory, "--data-dir", dataDirectory, "--combined", combined ? "on" : "off" })
         {
             start.ArgumentList.Add(argument);
         }

@@ -36,7 +36,7 @@ public sealed class InProcessClusterTests
     [Fact]
     public async Task A_partitioned_follower_misses_writes_catches_up_when_healed_and_does_not_disrupt_the_leader()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.Throttled);
+        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
         var term = cluster.Member(leader).Server.Node.Raft.Term;

@@ -11,7 +11,7 @@ public sealed class SnapshotTests
 {
     /// <summary>Compaction every 20 entries keeping 5; chunks of 4 KiB, so a store takes many.</summary>
     private const string SmallSnapshots = $$"""
-        {{InProcessCluster.Throttled}}
+        {{InProcessCluster.CuttableLinks}}
         actorkv.cluster {
           snapshot-count = 20
           snapshot-catchup-entries = 5

@@ -3,6 +3,9 @@ namespace ActorKv.Chaos.Watches;
 /// <summary>One event as a watcher received it, with the response it came in (responses numbered per watcher).</summary>
 public sealed record ObservedEvent(int Response, long Revision, string Key, bool IsPut, string? Value, string? PreviousValue, bool HasPrevious);
 
+/// <summary>A progress notification a watcher received: its revision, and how many events the watcher had received before it.</summary>
+public sealed record ProgressNotice(long Revision, int EventsBefore);
+
 /// <summary>An acknowledged put: its key and value, and the revision its response named.</summary>
 public sealed record AcknowledgedPut(string Key, string Value, long Revision);
 
@@ -72,6 +75,30 @@ public static class WatchHistoryChecker
             if (!byRevision.TryGetValue(put.Revision, out var atRevision) || !atRevision.Any(e => e.IsPut && e.Key == put.Key && e.Value == put.Value))
             {
                 violations.Add($"acknowledged put {put.Key}={put.Value} at revision {put.Revision} is not in the watch history");
+            }
+        }
+
+        return violations;
+    }
+
+    /// <summary>
+    /// etcd's bookmark: a progress notification at revision R tells a synced watcher that every
+    /// event up to R has been sent. So no event up to R may arrive after it, and none after R
+    /// before it.
+    /// </summary>
+    public static IReadOnlyList<string> CheckProgress(IReadOnlyList<ObservedEvent> events, IEnumerable<ProgressNotice> notices)
+    {
+        var violations = new List<string>();
+        foreach (var notice in notices)
+        {
+            if (events.Skip(notice.EventsBefore).FirstOrDefault(e => e.Revision <= notice.Revision) is { } late)
+            {
+                violations.Add($"progress notification at revision {notice.Revision}, then an event of revision {late.Revision}");
+            }
+
+            if (events.Take(notice.EventsBefore).LastOrDefault() is { } last && last.Revision > notice.Revision)
+            {
+                violations.Add($"progress notification at revision {notice.Revision} after an event of revision {last.Revision}");
             }
         }
 

@@ -556,7 +556,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             compactionResumeKey = MvccEngine.CompactStep(view, compactionResumeKey, compactionBatchKeys);
             physicallyCompacted = view.Meta.PhysicallyCompactedRevision;
+            CrashPoints.Reached(CrashPoints.CompactBeforeCommit);
             view.Commit();
+            CrashPoints.Reached(CrashPoints.CompactAfterCommit);
         }
 
         if (compactionResumeKey is not null)

@@ -1,13 +1,12 @@
 using Akka.Actor;
 using Akka.Remote;
-using Akka.Remote.Transport;
 
 namespace ActorKv.Node.Chaos;
 
 /// <summary>
 /// Faults a chaos run injects into a running node (issue 6's nemeses): kill one of its actors so
-/// that supervision restarts it from LMDB, or cut its Akka.Remote link to a member with the
-/// throttler transport adapter. Only reachable when actorkv.chaos.enabled is on.
+/// that supervision restarts it from LMDB, or cut, thin or slow its Akka.Remote link to a member
+/// with the faults transport adapter. Only reachable when actorkv.chaos.enabled is on.
 /// </summary>
 public sealed class ChaosControl(ActorKvNode node)
 {
@@ -69,22 +68,27 @@ public sealed class ChaosControl(ActorKvNode node)
         return found;
     }
 
-    /// <summary>Cuts (both directions) or heals this node's link to the member.</summary>
-    public async Task SetPeerLinkAsync(ulong memberId, bool cut)
+    /// <summary>
+    /// Sets what happens to what this node sends the member (<see cref="LinkFaultAdapter"/>):
+    /// a link cut both ways is cut on both members.
+    /// </summary>
+    public async Task SetPeerLinkAsync(ulong memberId, LinkFault fault)
     {
+        if (fault.DropProbability is < 0 or > 1 || fault.Delay < TimeSpan.Zero || fault.Delay > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentException("drop must be 0 to 100 percent and delay 0 to 60000 ms");
+        }
+
         var member = node.MemberList().Members.FirstOrDefault(m => m.ID == memberId)
             ?? throw new ArgumentException($"no member {memberId:x}");
         var peer = new Uri(member.PeerURLs.First());
         var system = (ExtendedActorSystem)node.System;
-        var local = system.Provider.DefaultAddress;
-        if (!local.Protocol.Contains("trttl", StringComparison.Ordinal))
+        if (!system.Provider.DefaultAddress.Protocol.Contains(LinkFaultAdapter.Scheme, StringComparison.Ordinal))
         {
-            throw new InvalidOperationException("links can be cut only with akka.remote.dot-netty.tcp.applied-adapters = [trttl]");
+            throw new InvalidOperationException("links can be cut only with akka.remote.dot-netty.tcp.applied-adapters = [faults] (hocon/chaos-links.conf)");
         }
 
-        var target = new Address(local.Protocol, local.System, peer.Host, peer.Port);
         var transport = ((IRemoteActorRefProvider)system.Provider).Transport;
-        ThrottleMode mode = cut ? Blackhole.Instance : Unthrottled.Instance;
-        await transport.ManagementCommand(new SetThrottle(target, ThrottleTransportAdapter.Direction.Both, mode));
+        await transport.ManagementCommand(new SetLinkFault(peer.Host, peer.Port, fault));
     }
 }

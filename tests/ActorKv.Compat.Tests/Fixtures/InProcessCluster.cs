@@ -1,3 +1,4 @@
+using ActorKv.Node.Chaos;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
@@ -12,8 +13,11 @@ namespace ActorKv.Compat.Tests.Fixtures;
 /// </summary>
 public sealed class InProcessCluster : IAsyncDisposable
 {
-    /// <summary>Akka.Remote's throttler on the transport, so that a test can cut links.</summary>
-    public const string Throttled = "akka.remote.dot-netty.tcp.applied-adapters = [trttl]";
+    /// <summary>Links the fixture can cut (ActorKv's link-fault adapter, as hocon/chaos-links.conf).</summary>
+    public const string CuttableLinks = """
+        akka.remote.dot-netty.tcp.applied-adapters = [faults]
+        akka.remote.use-passive-connections = off
+        """;
 
     public sealed record MemberSpec(ulong Id, string Name, int ClientPort, int PeerPort, string DataDirectory)
     {
@@ -148,14 +152,12 @@ public sealed class InProcessCluster : IAsyncDisposable
         return response.Kvs.SingleOrDefault()?.Value.ToStringUtf8();
     }
 
-    /// <summary>Cuts (or heals) the link between two members in both directions (needs <see cref="Throttled"/>).</summary>
-    public Task SetLinkAsync(ulong from, ulong to, bool cut)
+    /// <summary>Cuts (or heals) the link between two members in both directions (needs <see cref="CuttableLinks"/>).</summary>
+    public async Task SetLinkAsync(ulong from, ulong to, bool cut)
     {
-        var system = (Akka.Actor.ExtendedActorSystem)Member(from).Server.Node.System;
-        var otherAddress = ((Akka.Actor.ExtendedActorSystem)Member(to).Server.Node.System).Provider.DefaultAddress;
-        var transport = ((Akka.Remote.IRemoteActorRefProvider)system.Provider).Transport;
-        Akka.Remote.Transport.ThrottleMode mode = cut ? Akka.Remote.Transport.Blackhole.Instance : Akka.Remote.Transport.Unthrottled.Instance;
-        return transport.ManagementCommand(new Akka.Remote.Transport.SetThrottle(otherAddress, Akka.Remote.Transport.ThrottleTransportAdapter.Direction.Both, mode));
+        var fault = cut ? new LinkFault(true, 0, TimeSpan.Zero) : LinkFault.None;
+        await new ChaosControl(Member(from).Server.Node).SetPeerLinkAsync(to, fault);
+        await new ChaosControl(Member(to).Server.Node).SetPeerLinkAsync(from, fault);
     }
 
     /// <summary>Cuts (or heals) every link of one member.</summary>
