@@ -1,4 +1,5 @@
 using ActorKv.Mvcc;
+using ActorKv.Node.Apply;
 using ActorKv.Node.Configuration;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Mapping;
@@ -306,6 +307,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             RaftIndex = replicated ? raftStatus.Committed : applied,
             RaftTerm = RaftTerm,
             RaftAppliedIndex = applied,
+            Errors = { usage.Alarms.Select(AlarmRecord.Describe) },
         };
         Stamp(response.Header, revision);
         return response;
@@ -486,9 +488,12 @@ public sealed class ActorKvNode : IAsyncDisposable
             throw EtcdErrors.RequestTooLarge;
         }
 
-        // etcd's quota: refuse what would grow the store past its quota; deletes and compactions free space.
+        // etcd's quota: refuse what would grow the store past its quota, and raise the NOSPACE
+        // alarm (through the log: every member then refuses writes that cost space until an
+        // operator disarms it); deletes and compactions free space.
         if (consumesSpace && usage.InUseBytes + size > Settings.EffectiveQuotaBytes)
         {
+            await RaiseNoSpaceAlarmAsync();
             throw EtcdErrors.NoSpace;
         }
 
@@ -512,6 +517,27 @@ public sealed class ActorKvNode : IAsyncDisposable
         Stamp(header(response), revision: 0);
         return response;
     }
+
+    private async Task RaiseNoSpaceAlarmAsync()
+    {
+        if (usage.Alarms.Any(a => a.Alarm == AlarmType.Nospace && a.MemberID == waiters.MemberId))
+        {
+            return;
+        }
+
+        try
+        {
+            await AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Activate, MemberID = waiters.MemberId, Alarm = AlarmType.Nospace });
+        }
+        catch (Grpc.Core.RpcException)
+        {
+            // The client hears NOSPACE either way; the next refused write raises it again.
+        }
+    }
+
+    /// <summary>etcd's Maintenance.Alarm: get, raise or clear alarms, through the log (GET too, as etcd 3.4 does).</summary>
+    public Task<AlarmResponse> AlarmAsync(AlarmRequest request) =>
+        ProposeAsync<AlarmResponse>(new WriteRequest { Alarm = request }, consumesSpace: false, r => r.Header);
 
     private ResponseHeader Stamp(ResponseHeader header, long revision) => HeaderStamp.Fill(header, RaftTerm, revision);
 

@@ -50,6 +50,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// <summary>The membership as of the applied index (the record in the store).</summary>
     private ClusterMembership membership = ClusterMembership.Empty;
 
+    /// <summary>The alarms as of the last applied entry (the record in the store; may run ahead of it inside an uncommitted batch).</summary>
+    private IReadOnlyList<AlarmMember> alarms = [];
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public IStash Stash { get; set; } = null!;
@@ -184,6 +187,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             meta = view.Meta;
             membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
+            alarms = AlarmRecord.Read(view);
+            usage.UpdateAlarms(alarms);
         }
 
         logger.Info("Installed the snapshot at index {0} from member {1:x}: revision {2}", meta.AppliedIndex, last.From, meta.CurrentRevision);
@@ -228,6 +233,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     {
         using var view = store.BeginRead();
         membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
+        alarms = AlarmRecord.Read(view);
+        usage.UpdateAlarms(alarms);
         lastQueued = view.Meta.AppliedIndex;
         if (view.Meta.CompactionPending)
         {
@@ -428,6 +435,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             }
 
             membership = membershipAfter;
+            usage.UpdateAlarms(alarms);
             effects.MembershipChanges.AddRange(changes);
             effects.Events.AddRange(events);
             effects.Revision = revisionAfter;
@@ -442,16 +450,19 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             // Nothing of the batch was committed. Apply the entries one by one, so that only the
             // entry that cannot be applied fails.
+            ReloadAlarms();
             logger.Warning(error, "A batch of {0} entries failed to commit; applying them one at a time", batch.Count);
             return batch.SelectMany(entry => ApplyBatch([entry], effects)).ToList();
         }
         catch (StorageFullException error)
         {
+            ReloadAlarms();
             logger.Error(error, "Entry {0} does not fit in the store", batch[0].Index);
             return batch[0].Request is { } full ? [new Outcome(full.Proposer, full.Id, null, EtcdErrors.NoSpace)] : [];
         }
         catch (Exception error)
         {
+            ReloadAlarms();
             logger.Error(error, "Entry {0} failed to apply", batch[0].Index);
             var failure = new RpcException(new Status(StatusCode.Internal, "actorkv: failed to apply the request: " + error.Message));
             return batch[0].Request is { } failed ? [new Outcome(failed.Proposer, failed.Id, null, failure)] : [];
@@ -466,6 +477,12 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     {
         try
         {
+            // etcd's capped applier: under a NOSPACE alarm, what costs space is refused on every member alike.
+            if (AlarmRecord.CostsSpace(request) && alarms.Any(a => a.Alarm == AlarmType.Nospace))
+            {
+                return new Outcome(request.Proposer, request.Id, null, EtcdErrors.NoSpace);
+            }
+
             IMessage response;
             switch (request.RequestCase)
             {
@@ -490,6 +507,22 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 case WriteRequest.RequestOneofCase.LeaseRevoke:
                     var revoked = MvccEngine.RevokeLease(view, request.LeaseRevoke.ID, events);
                     return new Outcome(request.Proposer, request.Id, new LeaseRevokeResponse { Header = new ResponseHeader { Revision = revoked.Revision } }, null, request.LeaseRevoke.ID);
+                case WriteRequest.RequestOneofCase.Alarm:
+                    var (after, answer) = AlarmRecord.Apply(alarms, request.Alarm);
+                    if (request.Alarm.Action != AlarmRequest.Types.AlarmAction.Get)
+                    {
+                        AlarmRecord.Write(view, after);
+                        if (after.Count != alarms.Count)
+                        {
+                            logger.Warning("Alarm {0} {1} by member {2:x}", request.Alarm.Alarm, after.Count > alarms.Count ? "raised" : "cleared", request.Alarm.MemberID);
+                        }
+
+                        alarms = after;
+                    }
+
+                    answer.Header = new ResponseHeader { Revision = view.Meta.CurrentRevision };
+                    response = answer;
+                    break;
                 case WriteRequest.RequestOneofCase.Compaction:
                     var result = engine.Compact(view, request.Compaction.Revision);
                     compacted = true;
@@ -583,6 +616,12 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             waiters.Complete(waiter.Id, waiter.Response);
             return true;
         });
+
+    private void ReloadAlarms()
+    {
+        using var view = store.BeginRead();
+        alarms = AlarmRecord.Read(view);
+    }
 
     private void PublishUsage() => usage.Update(store.SizeBytes, store.SizeInUseBytes);
 }
