@@ -12,13 +12,13 @@ public sealed record ChaosOptions(
     string? DataDirectory,
     bool Combined)
 {
-    public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "one-way", "link-drop", "link-delay", "kill-actor", "crash-point", "membership"];
+    public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "one-way", "link-drop", "link-delay", "kill-actor", "crash-point", "membership", "disk-full"];
 
     public const string Usage = """
         usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis NAME,...] [--combined on]
                              [--seed N] [--base-port P] [--report DIR] [--clients-per-node 2] [--data-dir DIR]
           Nemeses: kill-node, pause-node, partition, one-way, link-drop, link-delay, kill-actor,
-          crash-point, membership (default: all). Starts a fresh local cluster (scripts/cluster.sh
+          crash-point, membership, disk-full (default: all). Starts a fresh local cluster (scripts/cluster.sh
           with hocon/chaos.conf, or chaos-links.conf when a link nemesis is on), runs clients and
           watchers against it while the nemeses inject one fault at a time (two at once with
           --combined on), heals, checks

@@ -21,10 +21,11 @@ public sealed class ChaosRun
 
     public static async Task<ChaosRun> ExecuteAsync(LocalCluster cluster, ChaosOptions options, Random random, Stopwatch clock)
     {
+        var workload = new Workload(cluster, options.ClientsPerNode, options.Seed, clock);
         var run = new ChaosRun
         {
-            workload = new Workload(cluster, options.ClientsPerNode, options.Seed, clock),
-            nemesis = new Nemesis(cluster, options.Nemeses, options.Combined, random, clock),
+            workload = workload,
+            nemesis = new Nemesis(cluster, options.Nemeses, options.Combined, random, clock, workload.CompactableRevision),
         };
         using var stopWatchers = new CancellationTokenSource();
         var watchers = run.workload.StartWatchers(stopWatchers.Token).ToList();

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using ActorKv.Protocol.Chaos;
+using Etcdserverpb;
+using Google.Protobuf;
 using Grpc.Net.Client;
 
 namespace ActorKv.Chaos.Runner;
@@ -26,10 +28,14 @@ public sealed record Fault(long StartMs, long EndMs, string Kind, string Descrip
 ///                to fire on a random pass; the member kills itself there and is restarted
 ///                (disarmed if not reached). For snapshot-send a follower is first kept down
 ///                10 s so that it needs a snapshot.
+///   disk-full    fill the store to its quota (hocon/chaos*.conf: 48 MiB) with 1 MiB values
+///                until writes are refused with NOSPACE and the alarm is raised; hold; then
+///                delete the filler, compact past it, disarm the alarm (it compacts no further
+///                than the workload's compactableRevision: below what every watcher has seen)
 ///   membership   replace a member (remove it, wipe it, add it back empty as a learner, promote
 ///                it once caught up) or add a spare member and remove it again
 /// </summary>
-public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, bool combined, Random random, Stopwatch clock)
+public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, bool combined, Random random, Stopwatch clock, Func<long> compactableRevision)
 {
     private static readonly string[] Actors = ["raft", "apply", "watch", "leases", "gateway", "peers"];
 
@@ -179,6 +185,8 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, b
                 return await CrashAtPointAsync(target, leader, role, hold);
             case "membership":
                 return await ChangeMembershipAsync(target, role, hold);
+            case "disk-full":
+                return await FillDiskAsync(target, role, hold);
             default:
                 var actor = Actors[random.Next(Actors.Length)];
                 using (var channel = GrpcChannel.ForAddress(cluster.Url(target)))
@@ -188,6 +196,66 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, b
                     return $"kill actor {actor} on {role}n{target} ({killed.Killed.Count} killed)";
                 }
         }
+    }
+
+    /// <summary>
+    /// Fills the store through the member until a write is refused with NOSPACE, checks that the
+    /// alarm is raised, holds, then frees the space (delete the filler, compact past the delete
+    /// once every watcher has seen it) and disarms every alarm, as an operator would.
+    /// </summary>
+    private async Task<string> FillDiskAsync(int target, string role, TimeSpan hold)
+    {
+        using var channel = GrpcChannel.ForAddress(cluster.Url(target));
+        var kv = new KV.KVClient(channel);
+        var maintenance = new Maintenance.MaintenanceClient(channel);
+        var filler = ByteString.CopyFrom(new byte[1024 * 1024]);
+        var written = 0;
+        string? refusal = null;
+        for (var i = 0; i < 200 && refusal is null; i++)
+        {
+            try
+            {
+                await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"fill/{i:D3}"), Value = filler }, deadline: DateTime.UtcNow.AddSeconds(10));
+                written++;
+            }
+            catch (Grpc.Core.RpcException error) when (error.StatusCode == Grpc.Core.StatusCode.ResourceExhausted)
+            {
+                refusal = error.Status.Detail;
+            }
+        }
+
+        var raised = (await maintenance.AlarmAsync(new AlarmRequest(), deadline: DateTime.UtcNow.AddSeconds(10))).Alarms;
+        await DelayAsync(hold, CancellationToken.None);
+
+        // Free the space: the filler's history goes with a compaction past its delete, which
+        // waits until every watcher has seen the delete (a watcher resuming below a compacted
+        // revision would be canceled).
+        var deleted = await kv.DeleteRangeAsync(new DeleteRangeRequest { Key = ByteString.CopyFromUtf8("fill/"), RangeEnd = ByteString.CopyFromUtf8("fill0") }, deadline: DateTime.UtcNow.AddSeconds(10));
+        var waited = Stopwatch.StartNew();
+        while (compactableRevision() < deleted.Header.Revision && waited.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(100);
+        }
+
+        var compactedAt = Math.Min(compactableRevision(), deleted.Header.Revision);
+        try
+        {
+            await kv.CompactAsync(new CompactionRequest { Revision = compactedAt, Physical = true }, deadline: DateTime.UtcNow.AddSeconds(30));
+        }
+        catch (Grpc.Core.RpcException error) when (error.Status.Detail.Contains("compacted", StringComparison.Ordinal))
+        {
+            // The workload's compactor got there first.
+        }
+
+        var alarms = (await maintenance.AlarmAsync(new AlarmRequest(), deadline: DateTime.UtcNow.AddSeconds(10))).Alarms;
+        foreach (var alarm in alarms)
+        {
+            await maintenance.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Deactivate, MemberID = alarm.MemberID, Alarm = alarm.Alarm }, deadline: DateTime.UtcNow.AddSeconds(10));
+        }
+
+        var outcome = refusal is null ? "never refused" : $"refused ({refusal})";
+        return $"fill the store through {role}n{target}: {written} x 1 MiB, then {outcome}, alarms {string.Join(",", raised.Select(a => $"{a.Alarm} of {a.MemberID:x}"))}; "
+            + $"{hold.TotalSeconds:F1}s later deleted {deleted.Deleted}, compacted at {compactedAt} (delete at {deleted.Header.Revision}), disarmed {alarms.Count}";
     }
 
     /// <summary>

@@ -68,7 +68,7 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                 return;
             }
 
-            var revision = cluster.Members.Min(LastWatched) - 1;
+            var revision = CompactableRevision();
             if (revision < 2)
             {
                 continue;
@@ -189,9 +189,9 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
             }
             catch (RpcException failed)
             {
-                // A read that failed told nothing, and a request refused at connect was never
-                // sent: both are left out. Any other failed write may have taken effect.
-                if (input is not KvInput.Get && !NeverSent(failed))
+                // A read that failed told nothing, and a write refused at connect or for lack of
+                // space did not happen: both are left out. Any other failed write may have.
+                if (input is not KvInput.Get && !CannotHaveTakenEffect(failed))
                 {
                     lock (History)
                     {
@@ -253,7 +253,7 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
         }
         catch (RpcException failed)
         {
-            if (write && !NeverSent(failed))
+            if (write && !CannotHaveTakenEffect(failed))
             {
                 lock (History)
                 {
@@ -335,7 +335,7 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
             }
             catch (RpcException failed)
             {
-                if (step is not KvInput.Get && !NeverSent(failed))
+                if (step is not KvInput.Get && !CannotHaveTakenEffect(failed))
                 {
                     lock (History)
                     {
@@ -349,9 +349,18 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
         }
     }
 
-    /// <summary>The member refused the TCP connection: the request cannot have reached it.</summary>
-    private static bool NeverSent(RpcException failed)
+    /// <summary>
+    /// The write cannot have taken effect: the member refused the TCP connection, or refused
+    /// the write for lack of space (NOSPACE is answered before proposing, or by the apply step
+    /// instead of applying).
+    /// </summary>
+    private static bool CannotHaveTakenEffect(RpcException failed)
     {
+        if (failed.StatusCode == StatusCode.ResourceExhausted && failed.Status.Detail == "etcdserver: mvcc: database space exceeded")
+        {
+            return true;
+        }
+
         for (Exception? inner = failed.Status.DebugException; inner is not null; inner = inner.InnerException)
         {
             if (inner is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
@@ -381,7 +390,9 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
         {
             try
             {
-                using var channel = GrpcChannel.ForAddress(cluster.Url(node));
+                // No limit on a response's size, as etcd's Go client: one revision's events (a
+                // delete of many large values, with prev_kv) come in one response.
+                using var channel = GrpcChannel.ForAddress(cluster.Url(node), new GrpcChannelOptions { MaxReceiveMessageSize = null });
                 using var call = new Watch.WatchClient(channel).Watch(cancellationToken: stop);
                 await call.RequestStream.WriteAsync(new WatchRequest
                 {
@@ -444,6 +455,9 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
             await Task.Delay(200, CancellationToken.None);
         }
     }
+
+    /// <summary>The highest revision a compaction may take now: below what every watcher has seen (they resume above it).</summary>
+    public long CompactableRevision() => cluster.Members.Min(LastWatched) - 1;
 
     /// <summary>The last revision a watcher has seen.</summary>
     public long LastWatched(int node)
