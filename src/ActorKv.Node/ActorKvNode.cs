@@ -520,14 +520,14 @@ public sealed class ActorKvNode : IAsyncDisposable
 
     private async Task RaiseNoSpaceAlarmAsync()
     {
-        if (usage.Alarms.Any(a => a.Alarm == AlarmType.Nospace && a.MemberID == waiters.MemberId))
+        if (usage.Alarms.Any(a => a.Alarm == AlarmType.Nospace && a.MemberID == HeaderStamp.MemberId))
         {
             return;
         }
 
         try
         {
-            await AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Activate, MemberID = waiters.MemberId, Alarm = AlarmType.Nospace });
+            await AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Activate, MemberID = HeaderStamp.MemberId, Alarm = AlarmType.Nospace });
         }
         catch (Grpc.Core.RpcException)
         {

@@ -10,13 +10,18 @@ namespace ActorKv.Compat.Tests;
 /// <summary>
 /// The NOSPACE alarm, side by side with etcd 3.4: a store filled to its quota raises the alarm;
 /// while it is raised every write that costs space is refused (a tiny put, a txn with a put, a
-/// lease grant) and deletes are not; the alarm is listed and in Status; disarming clears it.
+/// lease grant) and deletes are not; the alarm is listed (gRPC and etcdctl) and in Status;
+/// disarming clears it.
 /// </summary>
-public sealed class AlarmTests(ITestOutputHelper output)
+public sealed partial class AlarmTests(ITestOutputHelper output)
 {
+    [System.Text.RegularExpressions.GeneratedRegex(@"memberID:\d+")]
+    private static partial System.Text.RegularExpressions.Regex MemberIds();
+
     /// <summary>What one system answered at each step, compared step by step (member ids aside).</summary>
-    private static async Task<List<string>> RunAsync(string url)
+    private static async Task<List<string>> RunAsync(string endpoint)
     {
+        var url = "http://" + endpoint;
         using var channel = GrpcChannel.ForAddress(url);
         var kv = new KV.KVClient(channel);
         var maintenance = new Maintenance.MaintenanceClient(channel);
@@ -51,6 +56,8 @@ public sealed class AlarmTests(ITestOutputHelper output)
         Assert.True(refusedAfter > 0, "the store never reached its quota");
         await Step("alarm list", async () => string.Join(",", (await maintenance.AlarmAsync(new AlarmRequest())).Alarms.Select(a => a.Alarm)));
         await Step("status errors", async () => string.Join(",", (await maintenance.StatusAsync(new StatusRequest())).Errors.Select(e => e.Contains("alarm:NOSPACE", StringComparison.Ordinal) ? "alarm:NOSPACE" : e)));
+        await Step("etcdctl alarm list", async () => MemberIds().Replace((await Etcdctl.RunAsync(endpoint, ["alarm", "list"])).Normalized, "memberID:N"));
+        await Step("etcdctl endpoint status", async () => (await Etcdctl.RunAsync(endpoint, ["endpoint", "status"])).Stdout.Contains("alarm:NOSPACE", StringComparison.Ordinal).ToString());
         await Step("tiny put", async () => (await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("tiny"), Value = ByteString.CopyFromUtf8("x") })).Header.Revision > 0 ? "ok" : "?");
         await Step("txn with a put", async () => (await kv.TxnAsync(new TxnRequest { Success = { new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8("tiny"), Value = ByteString.CopyFromUtf8("x") } } } })).Succeeded.ToString());
         await Step("read-only txn", async () => (await kv.TxnAsync(new TxnRequest { Success = { new RequestOp { RequestRange = new RangeRequest { Key = ByteString.CopyFromUtf8("fill/000") } } } })).Responses[0].ResponseRange.Count.ToString());
@@ -69,6 +76,7 @@ public sealed class AlarmTests(ITestOutputHelper output)
             return string.Join(",", cleared);
         });
         await Step("disarm again", async () => (await maintenance.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Deactivate, MemberID = raised[0].MemberID, Alarm = AlarmType.Nospace })).Alarms.Count.ToString());
+        await Step("etcdctl alarm disarm, none left", async () => (await Etcdctl.RunAsync(endpoint, ["alarm", "disarm"])).Normalized);
         await Step("alarm list after", async () => (await maintenance.AlarmAsync(new AlarmRequest())).Alarms.Count.ToString());
         await Step("status errors after", async () => (await maintenance.StatusAsync(new StatusRequest())).Errors.Count.ToString());
         return steps;
@@ -81,13 +89,13 @@ public sealed class AlarmTests(ITestOutputHelper output)
         List<string> expected;
         await using (var etcd = await EtcdServer.StartAsync("--quota-backend-bytes=8388608"))
         {
-            expected = await RunAsync(etcd.Url);
+            expected = await RunAsync(etcd.Endpoint);
         }
 
         List<string> actual;
         await using (var node = await ActorKvInProcess.StartAsync("actorkv.storage.quota-backend-bytes = 8MiB"))
         {
-            actual = await RunAsync(node.Url);
+            actual = await RunAsync(node.Endpoint);
         }
 
         output.WriteLine(string.Join("\n", actual));

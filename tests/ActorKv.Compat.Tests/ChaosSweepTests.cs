@@ -22,7 +22,7 @@ public sealed class ChaosSweepTests(ITestOutputHelper output)
     [InlineData("kill-actor", 104)]
     [InlineData("crash-point", 105)]
     [InlineData("one-way,link-drop,link-delay", 106)]
-    [InlineData("membership", 107)]
+    [InlineData("membership,disk-full", 107)]
     [InlineData("kill-node,pause-node,link-drop,kill-actor", 108, true)]
     public async Task A_short_chaos_run_finds_no_violation(string nemesis, int seed, bool combined = false)
     {
