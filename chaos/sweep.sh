@@ -2,7 +2,7 @@
 # A longer sweep: RUNS chaos runs of DURATION each on a 3-node cluster with the whole nemesis
 # menu, seeds FIRST_SEED, FIRST_SEED+1, ...; one summary line per run, reports under OUT.
 #   chaos/sweep.sh [RUNS=30] [DURATION=60s] [FIRST_SEED=1000] [OUT=/tmp/actorkv-sweep]
-# Exits 1 if any run found a violation.
+# Exits 1 if any run found a violation. chaos/summarize.py OUT sums the reports up.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-30}"

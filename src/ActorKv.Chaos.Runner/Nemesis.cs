@@ -26,8 +26,8 @@ public sealed record Fault(long StartMs, long EndMs, string Kind, string Descrip
 ///   crash-point  arm a crash point around a durable step (before/after the WAL commit, the
 ///                MVCC apply commit or an MVCC compaction, a snapshot chunk sent or installed)
 ///                to fire on a random pass; the member kills itself there and is restarted
-///                (disarmed if not reached). For snapshot-send a follower is first kept down
-///                10 s so that it needs a snapshot.
+///                (disarmed if not reached). For the snapshot points a follower is first kept
+///                down 10 s so that it needs a snapshot.
 ///   disk-full    fill the store to its quota (hocon/chaos*.conf: 48 MiB) with 1 MiB values
 ///                until writes are refused with NOSPACE and the alarm is raised; hold; then
 ///                delete the filler, compact past it, disarm the alarm (it compacts no further
@@ -326,16 +326,28 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, b
         // Compactions come every few seconds (the workload's compactor): an early pass.
         var pass = point.StartsWith("compact", StringComparison.Ordinal) ? random.Next(1, 3) : random.Next(1, 21);
         var provoked = "";
-        if (point == "snapshot-send" && leader != 0)
+        if (point is "snapshot-send" or "snapshot-install" && leader != 0)
         {
             // A leader sends its store to a member that comes back behind the compacted log: keep
-            // one down long enough for a compaction to pass it, then arm the leader's first chunk.
+            // one down long enough for a compaction to pass it, then arm the leader's first
+            // chunk (send) or, as soon as it is back, the member's commit of the store (install).
             var behind = cluster.Members.Where(m => m != leader).OrderBy(_ => random.Next()).First();
             await cluster.SignalAsync(behind, "KILL");
             await DelayAsync(SnapshotProvokingDowntime, CancellationToken.None);
-            (target, role, pass) = (leader, "leader ", 1);
-            await ArmAsync(target, point, pass);
-            await cluster.RestartAsync(behind);
+            pass = 1;
+            if (point == "snapshot-send")
+            {
+                (target, role) = (leader, "leader ");
+                await ArmAsync(target, point, pass);
+                await cluster.RestartAsync(behind);
+            }
+            else
+            {
+                (target, role) = (behind, "");
+                await cluster.RestartAsync(behind);
+                await ArmAsync(target, point, pass);
+            }
+
             provoked = $" (n{behind} killed {SnapshotProvokingDowntime.TotalSeconds:F0}s before and restarted to need a snapshot)";
         }
         else
