@@ -172,36 +172,11 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                         break;
                 }
 
-                var returned = clock.ElapsedTicks;
-                lock (History)
-                {
-                    History.Add(new Operation<KvInput, KvOutput>(client, input, output, call, returned));
-                    if (putRevision is { } revision)
-                    {
-                        AcknowledgedPuts.Add(new AcknowledgedPut(key, value, revision));
-                    }
-
-                    if (input is not KvInput.Get)
-                    {
-                        WriteSuccesses.Add(clock.ElapsedMilliseconds);
-                    }
-                }
+                RecordCompleted(client, input, output, call, clock.ElapsedTicks, putRevision is { } revision ? new AcknowledgedPut(key, value, revision) : null);
             }
             catch (RpcException failed)
             {
-                // A read that failed told nothing, and a write refused at connect or for lack of
-                // space did not happen: both are left out. Any other failed write may have.
-                if (input is not KvInput.Get && !CannotHaveTakenEffect(failed))
-                {
-                    lock (History)
-                    {
-                        History.Add(Operation<KvInput, KvOutput>.Unknown(client, input, call));
-                    }
-                }
-
-                // As a client seeing errors would, wait before the next request: each unknown
-                // outcome stays concurrent with everything after it and widens the search.
-                await Task.Delay(500, CancellationToken.None);
+                await RecordFailedAsync(client, [input], call, failed);
             }
         }
     }
@@ -228,40 +203,26 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
         {
             var response = await kv.TxnAsync(txn, deadline: DateTime.UtcNow + RequestTimeout);
             var returned = clock.ElapsedTicks;
-            lock (History)
+            for (var k = 0; k < keys.Length; k++)
             {
-                for (var k = 0; k < keys.Length; k++)
-                {
-                    if (write)
-                    {
-                        History.Add(new Operation<KvInput, KvOutput>(client, new KvInput.Put(keys[k], value), new KvOutput(), call, returned));
-                        AcknowledgedPuts.Add(new AcknowledgedPut(keys[k], value, response.Header.Revision));
-                    }
-                    else
-                    {
-                        var read = response.Responses[k].ResponseRange.Kvs.SingleOrDefault()?.Value.ToStringUtf8();
-                        History.Add(new Operation<KvInput, KvOutput>(client, new KvInput.Get(keys[k]), new KvOutput(read), call, returned));
-                        RevisionReads.Add(new RevisionRead(client, keys[k], read, response.Header.Revision, Serializable: false));
-                    }
-                }
-
                 if (write)
                 {
-                    WriteSuccesses.Add(clock.ElapsedMilliseconds);
+                    RecordCompleted(client, new KvInput.Put(keys[k], value), new KvOutput(), call, returned, new AcknowledgedPut(keys[k], value, response.Header.Revision));
+                }
+                else
+                {
+                    var read = response.Responses[k].ResponseRange.Kvs.SingleOrDefault()?.Value.ToStringUtf8();
+                    RecordCompleted(client, new KvInput.Get(keys[k]), new KvOutput(read), call, returned);
+                    lock (History)
+                    {
+                        RevisionReads.Add(new RevisionRead(client, keys[k], read, response.Header.Revision, Serializable: false));
+                    }
                 }
             }
         }
         catch (RpcException failed)
         {
-            if (write && !CannotHaveTakenEffect(failed))
-            {
-                lock (History)
-                {
-                    History.AddRange(keys.Select(key => Operation<KvInput, KvOutput>.Unknown(client, new KvInput.Put(key, value), call)));
-                }
-            }
-
-            await Task.Delay(500, CancellationToken.None);
+            await RecordFailedAsync(client, keys.Select(key => write ? new KvInput.Put(key, value) : (KvInput)new KvInput.Get(key)), call, failed);
         }
     }
 
@@ -304,15 +265,12 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
             {
                 var deadline = DateTime.UtcNow + RequestTimeout;
                 KvOutput output = new();
+                AcknowledgedPut? acknowledged = null;
                 switch (step)
                 {
                     case KvInput.PutWithLease:
                         var put = await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value), Lease = leaseId }, deadline: deadline);
-                        lock (History)
-                        {
-                            AcknowledgedPuts.Add(new AcknowledgedPut(key, value, put.Header.Revision));
-                        }
-
+                        acknowledged = new AcknowledgedPut(key, value, put.Header.Revision);
                         break;
                     case KvInput.Get:
                         var read = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(key) }, deadline: deadline);
@@ -323,30 +281,52 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                         break;
                 }
 
-                var returned = clock.ElapsedTicks;
-                lock (History)
-                {
-                    History.Add(new Operation<KvInput, KvOutput>(client, step, output, call, returned));
-                    if (step is not KvInput.Get)
-                    {
-                        WriteSuccesses.Add(clock.ElapsedMilliseconds);
-                    }
-                }
+                RecordCompleted(client, step, output, call, clock.ElapsedTicks, acknowledged);
             }
             catch (RpcException failed)
             {
-                if (step is not KvInput.Get && !CannotHaveTakenEffect(failed))
-                {
-                    lock (History)
-                    {
-                        History.Add(Operation<KvInput, KvOutput>.Unknown(client, step, call));
-                    }
-                }
-
-                await Task.Delay(500, CancellationToken.None);
+                await RecordFailedAsync(client, [step], call, failed);
                 return;
             }
         }
+    }
+
+    /// <summary>Records a completed operation (and the put it acknowledged); a write also marks the cluster available then.</summary>
+    private void RecordCompleted(int client, KvInput input, KvOutput output, long call, long returned, AcknowledgedPut? acknowledged = null)
+    {
+        lock (History)
+        {
+            History.Add(new Operation<KvInput, KvOutput>(client, input, output, call, returned));
+            if (acknowledged is not null)
+            {
+                AcknowledgedPuts.Add(acknowledged);
+            }
+
+            if (input is not KvInput.Get)
+            {
+                WriteSuccesses.Add(clock.ElapsedMilliseconds);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Records a failed request. A read that failed told nothing, and a write refused at connect
+    /// or for lack of space did not happen: both are left out; any other failed write may have
+    /// taken effect, an unknown outcome. Then, as a client seeing errors would, it waits before
+    /// the next request: each unknown outcome stays concurrent with everything after it and
+    /// widens the search.
+    /// </summary>
+    private async Task RecordFailedAsync(int client, IEnumerable<KvInput> inputs, long call, RpcException failed)
+    {
+        if (!CannotHaveTakenEffect(failed))
+        {
+            lock (History)
+            {
+                History.AddRange(inputs.Where(input => input is not KvInput.Get).Select(input => Operation<KvInput, KvOutput>.Unknown(client, input, call)));
+            }
+        }
+
+        await Task.Delay(500, CancellationToken.None);
     }
 
     /// <summary>

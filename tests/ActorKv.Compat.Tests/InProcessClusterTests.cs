@@ -1,4 +1,5 @@
 using ActorKv.Compat.Tests.Fixtures;
+using ActorKv.Node.Chaos;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
@@ -59,5 +60,27 @@ public sealed class InProcessClusterTests
         await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), "p/49") == "v", TimeSpan.FromSeconds(30), "the healed follower to catch up");
         // PreVote: the rejoining follower never won a pre-election, so the leader kept its term.
         Assert.Equal((leader, term), (cluster.Member(leader).Server.Node.Raft.Lead, cluster.Member(leader).Server.Node.Raft.Term));
+    }
+
+    [Fact]
+    public async Task A_delayed_link_holds_what_the_leader_sends_back_and_then_delivers_it()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks);
+        var leader = await cluster.WaitForLeaderAsync();
+        var follower = leader % 3 + 1;
+        await cluster.PutAsync("before", "v");
+        await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), "before") == "v", TimeSpan.FromSeconds(10), "the follower to apply the first write");
+
+        // Only what the leader sends that follower is held back; the other follower acknowledges.
+        await new ChaosControl(cluster.Member(leader).Server.Node).SetPeerLinkAsync(follower, new LinkFault(false, 0, TimeSpan.FromSeconds(5)));
+        using (var channel = GrpcChannel.ForAddress(cluster.Member(leader).Url))
+        {
+            await new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("delayed"), Value = ByteString.CopyFromUtf8("v") }, deadline: DateTime.UtcNow.AddSeconds(10));
+        }
+
+        Assert.Null(await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), "delayed"));
+        // The held frames arrive, none dropped: the follower applies the write with the delay still on.
+        await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), "delayed") == "v", TimeSpan.FromSeconds(30), "the delayed follower to apply the write");
+        await new ChaosControl(cluster.Member(leader).Server.Node).SetPeerLinkAsync(follower, LinkFault.None);
     }
 }
