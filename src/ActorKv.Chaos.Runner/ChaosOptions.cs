@@ -10,19 +10,21 @@ public sealed record ChaosOptions(
     string ReportDirectory,
     int ClientsPerNode,
     string? DataDirectory,
-    bool Combined)
+    bool Combined,
+    bool WholeStoreModel)
 {
     public static readonly string[] KnownNemeses = ["kill-node", "pause-node", "partition", "one-way", "link-drop", "link-delay", "kill-actor", "crash-point", "membership", "disk-full"];
 
     public const string Usage = """
-        usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis NAME,...] [--combined on]
+        usage: actorkv-chaos --root REPO [--nodes 3] [--duration 60s] [--nemesis NAME,...] [--combined on] [--model per-key|store]
                              [--seed N] [--base-port P] [--report DIR] [--clients-per-node 2] [--data-dir DIR]
           Nemeses: kill-node, pause-node, partition, one-way, link-drop, link-delay, kill-actor,
           crash-point, membership, disk-full (default: all). Starts a fresh local cluster (scripts/cluster.sh
           with hocon/chaos.conf, or chaos-links.conf when a link nemesis is on), runs clients and
           watchers against it while the nemeses inject one fault at a time (two at once with
-          --combined on), heals, checks
-          linearizability, watch histories, convergence and liveness, prints a verdict table, and
+          --combined on), heals, checks linearizability (per key, or the whole store with txns
+          atomic: --model store, for short runs), watch histories, reads at their revision,
+          leases, convergence and liveness, prints a verdict table, and
           writes report.json and timeline.html to the report dir. Exit code 1 on any violation.
           The nodes' data goes to --data-dir (default: a new temp dir), deleted at the end.
         """;
@@ -40,7 +42,7 @@ public sealed record ChaosOptions(
             values[args[i]] = args[++i];
         }
 
-        string[] known = ["--root", "--nodes", "--duration", "--nemesis", "--seed", "--base-port", "--report", "--clients-per-node", "--data-dir", "--combined"];
+        string[] known = ["--root", "--nodes", "--duration", "--nemesis", "--seed", "--base-port", "--report", "--clients-per-node", "--data-dir", "--combined", "--model"];
         foreach (var key in values.Keys.Where(k => !known.Contains(k)))
         {
             throw new ArgumentException($"unknown option '{key}'");
@@ -81,6 +83,12 @@ public sealed record ChaosOptions(
                 "on" => true,
                 "off" => false,
                 var other => throw new ArgumentException($"--combined takes on or off, not '{other}'"),
+            },
+            (values.GetValueOrDefault("--model") ?? "per-key") switch
+            {
+                "store" => true,
+                "per-key" => false,
+                var other => throw new ArgumentException($"--model takes per-key or store, not '{other}'"),
             });
     }
 

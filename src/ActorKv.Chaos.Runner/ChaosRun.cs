@@ -92,10 +92,13 @@ public sealed class ChaosRun
             : string.Join("; ", readProblems.Take(5))));
         run.verdicts.Add(await LeasesGoneAsync(cluster, run.workload.LeasesGranted));
 
-        run.linearizability = LinearizabilityChecker.Check(new KeyValueModel(), run.workload.History);
+        // Per key (fast, any length), or the whole store with each two-key txn atomic (short runs).
+        run.linearizability = options.WholeStoreModel
+            ? LinearizabilityChecker.Check(new StoreModel(), run.workload.History)
+            : LinearizabilityChecker.Check(new KeyValueModel(), run.workload.History);
         run.verdicts.Add(("linearizable", run.linearizability.Verdict != Verdict.NotLinearizable, run.linearizability.Verdict switch
         {
-            Verdict.Linearizable => "yes: every key's history has a legal order",
+            Verdict.Linearizable => options.WholeStoreModel ? "yes: the whole history has a legal order (txns atomic)" : "yes: every key's history has a legal order",
             Verdict.Unknown => "unknown: the search ran out of its budget (neither proven nor refuted)",
             _ => "NO: see the failing fragment in report.json",
         }));

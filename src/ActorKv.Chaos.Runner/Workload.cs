@@ -172,19 +172,19 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                         break;
                 }
 
-                RecordCompleted(client, input, output, call, clock.ElapsedTicks, putRevision is { } revision ? new AcknowledgedPut(key, value, revision) : null);
+                RecordCompleted(client, input, output, call, clock.ElapsedTicks, putRevision is { } revision ? [new AcknowledgedPut(key, value, revision)] : null);
             }
             catch (RpcException failed)
             {
-                await RecordFailedAsync(client, [input], call, failed);
+                await RecordFailedAsync(client, input, call, failed);
             }
         }
     }
 
     /// <summary>
-    /// Two distinct keys in one txn: both put (each recorded as a put of its key, same call and
-    /// return), or both read (each recorded as a linearizable read of its key, and both judged
-    /// at the response's revision, which catches a torn read).
+    /// Two distinct keys in one txn, both put or both read, recorded as one atomic operation (the
+    /// per-key check splits it, the whole-store model keeps it whole); the reads are also judged
+    /// at the response's revision, which catches a torn read in any run.
     /// </summary>
     private async Task TwoKeyTxnAsync(int client, KV.KVClient kv, Random random, bool write, string value)
     {
@@ -199,30 +199,27 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
         }
 
         var call = clock.ElapsedTicks;
+        var input = new KvInput.Txn([.. keys.Select(key => write ? new KvInput.Put(key, value) : (KvInput)new KvInput.Get(key))]);
         try
         {
             var response = await kv.TxnAsync(txn, deadline: DateTime.UtcNow + RequestTimeout);
             var returned = clock.ElapsedTicks;
-            for (var k = 0; k < keys.Length; k++)
+            if (write)
             {
-                if (write)
-                {
-                    RecordCompleted(client, new KvInput.Put(keys[k], value), new KvOutput(), call, returned, new AcknowledgedPut(keys[k], value, response.Header.Revision));
-                }
-                else
-                {
-                    var read = response.Responses[k].ResponseRange.Kvs.SingleOrDefault()?.Value.ToStringUtf8();
-                    RecordCompleted(client, new KvInput.Get(keys[k]), new KvOutput(read), call, returned);
-                    lock (History)
-                    {
-                        RevisionReads.Add(new RevisionRead(client, keys[k], read, response.Header.Revision, Serializable: false));
-                    }
-                }
+                RecordCompleted(client, input, new KvOutput(), call, returned, [.. keys.Select(key => new AcknowledgedPut(key, value, response.Header.Revision))]);
+                return;
+            }
+
+            var reads = response.Responses.Select(r => r.ResponseRange.Kvs.SingleOrDefault()?.Value.ToStringUtf8()).ToList();
+            RecordCompleted(client, input, new KvOutput(Values: reads), call, returned);
+            lock (History)
+            {
+                RevisionReads.AddRange(keys.Select((key, k) => new RevisionRead(client, key, reads[k], response.Header.Revision, Serializable: false)));
             }
         }
         catch (RpcException failed)
         {
-            await RecordFailedAsync(client, keys.Select(key => write ? new KvInput.Put(key, value) : (KvInput)new KvInput.Get(key)), call, failed);
+            await RecordFailedAsync(client, input, call, failed);
         }
     }
 
@@ -281,28 +278,24 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
                         break;
                 }
 
-                RecordCompleted(client, step, output, call, clock.ElapsedTicks, acknowledged);
+                RecordCompleted(client, step, output, call, clock.ElapsedTicks, acknowledged is null ? null : [acknowledged]);
             }
             catch (RpcException failed)
             {
-                await RecordFailedAsync(client, [step], call, failed);
+                await RecordFailedAsync(client, step, call, failed);
                 return;
             }
         }
     }
 
     /// <summary>Records a completed operation (and the put it acknowledged); a write also marks the cluster available then.</summary>
-    private void RecordCompleted(int client, KvInput input, KvOutput output, long call, long returned, AcknowledgedPut? acknowledged = null)
+    private void RecordCompleted(int client, KvInput input, KvOutput output, long call, long returned, IEnumerable<AcknowledgedPut>? acknowledged = null)
     {
         lock (History)
         {
             History.Add(new Operation<KvInput, KvOutput>(client, input, output, call, returned));
-            if (acknowledged is not null)
-            {
-                AcknowledgedPuts.Add(acknowledged);
-            }
-
-            if (input is not KvInput.Get)
+            AcknowledgedPuts.AddRange(acknowledged ?? []);
+            if (!IsRead(input))
             {
                 WriteSuccesses.Add(clock.ElapsedMilliseconds);
             }
@@ -316,18 +309,20 @@ public sealed class Workload(LocalCluster cluster, int clientsPerNode, int seed,
     /// the next request: each unknown outcome stays concurrent with everything after it and
     /// widens the search.
     /// </summary>
-    private async Task RecordFailedAsync(int client, IEnumerable<KvInput> inputs, long call, RpcException failed)
+    private async Task RecordFailedAsync(int client, KvInput input, long call, RpcException failed)
     {
-        if (!CannotHaveTakenEffect(failed))
+        if (!IsRead(input) && !CannotHaveTakenEffect(failed))
         {
             lock (History)
             {
-                History.AddRange(inputs.Where(input => input is not KvInput.Get).Select(input => Operation<KvInput, KvOutput>.Unknown(client, input, call)));
+                History.Add(Operation<KvInput, KvOutput>.Unknown(client, input, call));
             }
         }
 
         await Task.Delay(500, CancellationToken.None);
     }
+
+    private static bool IsRead(KvInput input) => input is KvInput.Get || (input is KvInput.Txn txn && txn.Ops.All(op => op is KvInput.Get));
 
     /// <summary>
     /// The write cannot have taken effect: the member refused the TCP connection, or refused

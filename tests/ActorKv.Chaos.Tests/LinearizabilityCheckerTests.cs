@@ -138,4 +138,37 @@ public sealed class LinearizabilityCheckerTests
         // The key moved to another lease before the revoke of the first: it stays.
         Assert.Equal(Verdict.Linearizable, Judge(LeasePut("a", 7, 0, 10), Put(1, "b", 12, 15), Revoke(7, 20, 30), Get(1, "b", 40, 50)));
     }
+
+    private static Operation<KvInput, KvOutput> WriteBoth(string value, long call, long ret) =>
+        Op(1, new KvInput.Txn([new KvInput.Put("a", value), new KvInput.Put("b", value)]), new KvOutput(), call, ret);
+
+    private static Operation<KvInput, KvOutput> ReadBoth(string? a, string? b, long call, long ret) =>
+        Op(2, new KvInput.Txn([new KvInput.Get("a"), new KvInput.Get("b")]), new KvOutput(Values: [a, b]), call, ret);
+
+    [Fact]
+    public void A_torn_read_of_a_txn_is_caught_by_the_whole_store_model_and_not_per_key()
+    {
+        // The read overlaps the write: per key each value may be before or after it.
+        var torn = new[] { WriteBoth("1", 0, 100), ReadBoth("1", null, 10, 20) };
+        Assert.Equal(Verdict.Linearizable, LinearizabilityChecker.Check(Model, torn).Verdict);
+        Assert.Equal(Verdict.NotLinearizable, LinearizabilityChecker.Check(new StoreModel(), torn).Verdict);
+        Assert.Equal(Verdict.Linearizable, LinearizabilityChecker.Check(new StoreModel(), [WriteBoth("1", 0, 100), ReadBoth("1", "1", 10, 20), ReadBoth(null, null, 10, 20)]).Verdict);
+    }
+
+    [Fact]
+    public void A_txn_with_an_unknown_outcome_happened_whole_or_not_at_all()
+    {
+        var unknown = Operation<KvInput, KvOutput>.Unknown(1, new KvInput.Txn([new KvInput.Put("a", "1"), new KvInput.Put("b", "1")]), 0);
+        Assert.Equal(Verdict.Linearizable, LinearizabilityChecker.Check(new StoreModel(), [unknown, ReadBoth("1", "1", 20, 30)]).Verdict);
+        Assert.Equal(Verdict.Linearizable, LinearizabilityChecker.Check(new StoreModel(), [unknown, ReadBoth(null, null, 20, 30)]).Verdict);
+        Assert.Equal(Verdict.NotLinearizable, LinearizabilityChecker.Check(new StoreModel(), [unknown, ReadBoth("1", null, 20, 30)]).Verdict);
+    }
+
+    [Fact]
+    public void The_whole_store_model_judges_single_key_histories_as_the_per_key_model_does()
+    {
+        Operation<KvInput, KvOutput>[] stale = [Put(1, "a", 0, 10), Put(1, "b", 20, 30), Get(2, "a", 40, 50), Put(3, "x", 0, 10, key: "y")];
+        Assert.Equal(Verdict.NotLinearizable, LinearizabilityChecker.Check(new StoreModel(), stale).Verdict);
+        Assert.Equal(Verdict.Linearizable, LinearizabilityChecker.Check(new StoreModel(), stale[..2].Append(Get(2, "b", 40, 50)).ToArray()).Verdict);
+    }
 }
