@@ -89,6 +89,42 @@ public sealed class ActorKillTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// A restarted lease sweeper asks who leads (leadership is told on change only): on the leader
+    /// leases still expire, and a follower still forwards keep-alives to the leader. Found by the
+    /// chaos sweep (seed 4017): after a kill of the leader's sweeper no lease expired.
+    /// </summary>
+    [Fact]
+    public async Task A_killed_lease_sweeper_still_expires_leases_on_the_leader_and_forwards_keep_alives_on_a_follower()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        var leader = await cluster.WaitForLeaderAsync();
+        var follower = leader % 3 + 1;
+        await new ChaosControl(cluster.Member(leader).Server.Node).KillActorAsync("leases").WaitAsync(TimeSpan.FromSeconds(10));
+        await new ChaosControl(cluster.Member(follower).Server.Node).KillActorAsync("leases").WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+
+        using var leaderChannel = GrpcChannel.ForAddress(cluster.Member(leader).Url);
+        var lease = await new Lease.LeaseClient(leaderChannel).LeaseGrantAsync(new LeaseGrantRequest { TTL = 2 }, deadline: DateTime.UtcNow.AddSeconds(10));
+        var kv = new KV.KVClient(leaderChannel);
+        await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("leased"), Value = ByteString.CopyFromUtf8("v"), Lease = lease.ID }, deadline: DateTime.UtcNow.AddSeconds(10));
+
+        var kept = await new Lease.LeaseClient(leaderChannel).LeaseGrantAsync(new LeaseGrantRequest { TTL = 60 }, deadline: DateTime.UtcNow.AddSeconds(10));
+        using (var followerChannel = GrpcChannel.ForAddress(cluster.Member(follower).Url))
+        {
+            using var keepAlive = new Lease.LeaseClient(followerChannel).LeaseKeepAlive(deadline: DateTime.UtcNow.AddSeconds(10));
+            await keepAlive.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = kept.ID });
+            Assert.True(await keepAlive.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(60, keepAlive.ResponseStream.Current.TTL);
+            await keepAlive.RequestStream.CompleteAsync();
+        }
+
+        await TestEnvironment.WaitUntilAsync(
+            async () => (await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("leased") }, deadline: DateTime.UtcNow.AddSeconds(5))).Count == 0,
+            TimeSpan.FromSeconds(20),
+            "the 2 s lease to expire and take its key");
+    }
+
+    /// <summary>
     /// The watch hub holds every watcher in memory: killed, it restarts empty, and each stream
     /// creates its watches again from the first revision its client has not been sent. A client
     /// watching from revision 1 sees every acknowledged write once, in order.

@@ -20,6 +20,16 @@ public static class LeaseProtocol
     /// </summary>
     public sealed record LeadershipChanged(bool IsLeader, string? LeaderSweeperPath);
 
+    /// <summary>
+    /// Asked by a restarted sweeper of the Raft actor (or the single-node log), which answers
+    /// with <see cref="LeadershipChanged"/>: leadership is told on change only, and a restarted
+    /// sweeper knows nothing.
+    /// </summary>
+    public sealed record LeadershipQuery
+    {
+        public static readonly LeadershipQuery Instance = new();
+    }
+
     /// <summary>Look for expired leases.</summary>
     public sealed record SweepTick
     {

@@ -128,6 +128,17 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers
     protected override void PreStart() =>
         Timers.StartPeriodicTimer(LeaseProtocol.SweepTick.Instance, LeaseProtocol.SweepTick.Instance, settings.SweepInterval);
 
+    /// <summary>
+    /// A restarted sweeper starts as a follower with no leases tracked: it asks who leads, so that
+    /// on the leader expiry goes on (found by the chaos sweep: after a kill of the leader's sweeper
+    /// no lease expired until the next election).
+    /// </summary>
+    protected override void PostRestart(Exception reason)
+    {
+        base.PostRestart(reason);
+        log.Tell(LeaseProtocol.LeadershipQuery.Instance);
+    }
+
     private long Now => clock.ElapsedMilliseconds;
 
     /// <summary>Answers on the leader; elsewhere forwards to the leader's sweeper, keeping the asker.</summary>

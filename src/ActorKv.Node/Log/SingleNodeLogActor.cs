@@ -38,6 +38,8 @@ public sealed class SingleNodeLogActor : ReceiveActor
                 unapplied.Dequeue();
             }
         });
+        // A single node always leads (a restarted lease sweeper asks).
+        Receive<Leases.LeaseProtocol.LeadershipQuery>(_ => Sender.Tell(new Leases.LeaseProtocol.LeadershipChanged(IsLeader: true, LeaderSweeperPath: null)));
         Receive<LogProtocol.ApplyRestarted>(restarted =>
             Sender.Tell(new LogProtocol.Redelivered(unapplied.Where(e => e.Index > restarted.AppliedIndex).ToList())));
     }

@@ -168,6 +168,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             ScheduleReady();
         });
         Command<LogProtocol.ApplyRestarted>(restarted => RedeliverToApply(restarted.AppliedIndex));
+        Command<LeaseProtocol.LeadershipQuery>(_ => Sender.Tell(Leadership(Core.SoftState)));
         Command<RaftProtocol.Applied>(applied =>
         {
             appliedIndex = Math.Max(appliedIndex, applied.Index);
@@ -290,6 +291,10 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private string PathOf(System.Net.IPEndPoint peer) =>
         PathOn(peer, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.Protocol);
+
+    /// <summary>What the lease sweeper needs of leadership: whether this member leads, and where the leader's sweeper is.</summary>
+    private LeaseProtocol.LeadershipChanged Leadership(SoftState soft) =>
+        new(soft.Role == RaftRole.Leader, soft.Lead == cluster.NodeId ? null : peerPaths.TryGetValue(soft.Lead, out var leaderPath) ? LeaseSweeper.PathBeside(leaderPath) : null);
 
     private void RestoreLog(RaftLogSnapshot snapshot)
     {
@@ -778,9 +783,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         if (ready.SoftState is { } soft)
         {
             log.Info("Raft node {0} is {1} in term {2}, leader {3}", cluster.NodeId, soft.Role, Core.Term, soft.Lead);
-            leases.Tell(new LeaseProtocol.LeadershipChanged(
-                soft.Role == RaftRole.Leader,
-                soft.Lead == cluster.NodeId ? null : peerPaths.TryGetValue(soft.Lead, out var leaderPath) ? LeaseSweeper.PathBeside(leaderPath) : null));
+            leases.Tell(Leadership(soft));
             leadershipTransfers.RemoveAll(transfer =>
             {
                 if (soft.Lead == transfer.Target)
