@@ -93,6 +93,24 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
             .Append(("removed-members", Path.Combine(dataDirectory, "removed-members.log")))
             .Where(log => File.Exists(log.Item2));
 
+    /// <summary>
+    /// Whether the process runs: a killed node whose parent is gone may stay a zombie until init
+    /// reaps it, so the state in /proc counts, not the PID's existence.
+    /// </summary>
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
+            return state is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>kill -9, or SIGSTOP / SIGCONT, by the node's PID; nothing if it is not running (another fault killed it).</summary>
     public async Task SignalAsync(int node, string signal)
     {
@@ -105,7 +123,7 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
         {
             await RunAsync("kill", [$"-{signal}", pid.ToString()], TimeSpan.FromSeconds(10));
         }
-        catch (InvalidOperationException) when (!File.Exists($"/proc/{pid}/stat"))
+        catch (InvalidOperationException) when (!IsAlive(pid))
         {
         }
     }

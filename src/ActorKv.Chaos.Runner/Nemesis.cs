@@ -112,7 +112,7 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, b
     {
         foreach (var node in cluster.Members)
         {
-            if (cluster.Pid(node) is not { } pid || !IsAlive(pid))
+            if (cluster.Pid(node) is not { } pid || !LocalCluster.IsAlive(pid))
             {
                 Console.WriteLine($"[{clock.ElapsedMilliseconds / 1000.0,7:F1}s] n{node} found dead after the fault; restarting it");
                 try
@@ -357,12 +357,12 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, b
 
         var pid = cluster.Pid(target);
         var waited = Stopwatch.StartNew();
-        while (waited.Elapsed < CrashPointWait && pid is { } alive && IsAlive(alive))
+        while (waited.Elapsed < CrashPointWait && pid is { } alive && LocalCluster.IsAlive(alive))
         {
             await Task.Delay(50);
         }
 
-        if (pid is { } stillAlive && IsAlive(stillAlive))
+        if (pid is { } stillAlive && LocalCluster.IsAlive(stillAlive))
         {
             await ArmAsync(target, "", 0);
             return $"crash point {point} (pass {pass}) on {role}n{target} not reached in {CrashPointWait.TotalSeconds:F0}s; disarmed{provoked}";
@@ -378,24 +378,6 @@ public sealed class Nemesis(LocalCluster cluster, IReadOnlyList<string> kinds, b
     {
         using var channel = GrpcChannel.ForAddress(cluster.Url(target));
         await new Protocol.Chaos.Chaos.ChaosClient(channel).ArmCrashPointAsync(new ArmCrashPointRequest { Point = point, AfterHits = (uint)pass }, deadline: DateTime.UtcNow.AddSeconds(5));
-    }
-
-    /// <summary>
-    /// Whether the process runs: a killed node whose parent is gone may stay a zombie until init
-    /// reaps it, so the state in /proc counts, not the PID's existence.
-    /// </summary>
-    private static bool IsAlive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var state = stat[(stat.LastIndexOf(')') + 2)..].FirstOrDefault();
-            return state is not ('Z' or 'X');
-        }
-        catch (IOException)
-        {
-            return false;
-        }
     }
 
     /// <summary>
