@@ -34,6 +34,35 @@ public sealed class InProcessClusterTests
         }
     }
 
+    /// <summary>
+    /// Many writes at once through a follower: its Readys carry several forwarded proposals and
+    /// acknowledgements to the leader, which travel as one batch (PeerSender); every write is
+    /// answered and every member applies all of them.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_writes_through_a_follower_travel_in_batches_and_all_commit()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        var leader = await cluster.WaitForLeaderAsync();
+        var follower = cluster.Member(leader % 3 + 1);
+        using (var channel = GrpcChannel.ForAddress(follower.Url))
+        {
+            var kv = new KV.KVClient(channel);
+            for (var round = 0; round < 5; round++)
+            {
+                await Task.WhenAll(Enumerable.Range(0, 64).Select(i =>
+                    kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"c/{round}/{i:D2}"), Value = ByteString.CopyFromUtf8("v") }, deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync));
+            }
+        }
+
+        foreach (var member in cluster.Running.Values)
+        {
+            await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, "c/4/63") == "v", TimeSpan.FromSeconds(10), "every member to apply the last write");
+        }
+
+        Assert.True(cluster.Member(leader).Server.Node.Raft.Committed >= 5 * 64);
+    }
+
     [Fact]
     public async Task A_partitioned_follower_misses_writes_catches_up_when_healed_and_does_not_disrupt_the_leader()
     {

@@ -26,6 +26,14 @@ public sealed class SerializerRoundTripTests() : TestKit(ActorKvSettings.Referen
             Entries = [new ActorKv.Raft.Entry(7, 42, ActorKv.Raft.EntryType.Normal, [1, 2, 3]), new ActorKv.Raft.Entry(7, 43, ActorKv.Raft.EntryType.ConfChange, new ActorKv.Raft.ConfChange(ActorKv.Raft.ConfChangeType.AddLearnerNode, 4).Encode())],
         }.ToWire(),
         new CoreMessage { Type = ActorKv.Raft.MessageType.HeartbeatResponse, To = 1, From = 3, Term = 7, Context = [] }.ToWire(),
+        new RaftMessageBatch
+        {
+            Messages =
+            {
+                new CoreMessage { Type = ActorKv.Raft.MessageType.Propose, To = 1, From = 2, Term = 7, Entries = [new ActorKv.Raft.Entry(0, 0, ActorKv.Raft.EntryType.Normal, [5])] }.ToWire(),
+                new CoreMessage { Type = ActorKv.Raft.MessageType.AppendResponse, To = 1, From = 2, Term = 7, Index = 44 }.ToWire(),
+            },
+        },
         new CoreMessage { Type = ActorKv.Raft.MessageType.AppendResponse, To = 1, From = 3, Term = 7, Reject = true, RejectHint = 12, LogTerm = 5 }.ToWire(),
         new CoreMessage
         {

@@ -4,17 +4,82 @@ using Akka.Actor;
 namespace ActorKv.Node.Raft;
 
 /// <summary>
-/// Delivers this node's Raft messages to one peer's RaftActor over Akka.Remote, by actor
-/// selection: no remote DeathWatch, since a quarantine after a partition would cut the link
-/// for good. Raft itself retransmits what is lost.
+/// Delivers this node's Raft messages to one peer's RaftActor over Akka.Remote, batched: what
+/// reaches it before it gets to send (one Ready's messages for the peer, and any Readys queued
+/// behind them while the thread pool was busy) travels as one <see cref="RaftMessageBatch"/>,
+/// one remote envelope and socket write instead of one per message. The peer is addressed by a
+/// ref resolved from its path (no network round trip, no remote DeathWatch: a quarantine after a
+/// partition would cut the link for good); a restarted peer is reached at the same path.
+/// Raft itself retransmits what is lost.
 /// </summary>
 public sealed class PeerSender : ReceiveActor
 {
+    /// <summary>A batch is sent before it would pass this size, well under Akka.Remote's frame size (4 MiB).</summary>
+    private const int MaxBatchBytes = 1 << 20;
+
+    private readonly IActorRef peer;
+    private RaftMessageBatch queued = new();
+    private int queuedBytes;
+    private bool flushScheduled;
+
     public PeerSender(string peerRaftPath)
     {
-        var peer = Context.ActorSelection(peerRaftPath);
-        Receive<RaftMessage>(message => peer.Tell(message, ActorRefs.NoSender));
+        peer = ((ExtendedActorSystem)Context.System).Provider.ResolveActorRef(peerRaftPath);
+        Receive<Send>(send =>
+        {
+            foreach (var message in send.Messages)
+            {
+                var size = message.CalculateSize();
+                if (queuedBytes + size > MaxBatchBytes)
+                {
+                    SendQueued();
+                }
+
+                queued.Messages.Add(message);
+                queuedBytes += size;
+            }
+
+            // Behind whatever is already in the mailbox: that is batched too.
+            if (!flushScheduled && queued.Messages.Count > 0)
+            {
+                flushScheduled = true;
+                Self.Tell(Flush.Instance);
+            }
+        });
+        Receive<Flush>(_ =>
+        {
+            flushScheduled = false;
+            SendQueued();
+        });
     }
 
     public static Props Props(string peerRaftPath) => Akka.Actor.Props.Create(() => new PeerSender(peerRaftPath));
+
+    private void SendQueued()
+    {
+        switch (queued.Messages.Count)
+        {
+            case 0:
+                return;
+            case 1:
+                peer.Tell(queued.Messages[0], ActorRefs.NoSender);
+                queued.Messages.Clear();
+                break;
+            default:
+                // Handed over as it is (serialized later, on the remoting side): a new one queues.
+                peer.Tell(queued, ActorRefs.NoSender);
+                queued = new RaftMessageBatch();
+                break;
+        }
+
+        queuedBytes = 0;
+    }
+
+    /// <summary>Messages for this peer, in the order Raft produced them.</summary>
+    public sealed record Send(IReadOnlyList<RaftMessage> Messages);
+
+    private sealed class Flush
+    {
+        public static readonly Flush Instance = new();
+    }
 }

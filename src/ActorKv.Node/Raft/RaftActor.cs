@@ -110,6 +110,18 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             Step(message.FromWire());
             ScheduleReady();
         });
+        Command<RaftMessageBatch>(batch =>
+        {
+            foreach (var message in batch.Messages)
+            {
+                if (IsFromThisCluster(message.ClusterId, message.From))
+                {
+                    Step(message.FromWire());
+                }
+            }
+
+            ScheduleReady();
+        });
         Command<RaftProtocol.ProcessReady>(_ =>
         {
             readyScheduled = false;
@@ -739,20 +751,33 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     private static bool IsLeaderReplication(Message message) => message.Type is MessageType.Append or MessageType.Heartbeat;
 
+    /// <summary>A Ready's messages go to each peer's sender together, so that they can travel as one batch.</summary>
     private void Send(IEnumerable<Message> messages)
     {
+        Dictionary<ulong, List<RaftMessage>>? byPeer = null;
         foreach (var message in messages)
         {
             if (message.Type == MessageType.Snapshot)
             {
                 SendSnapshot(message.To);
             }
-            else if (peers.TryGetValue(message.To, out var peer))
+            else if (peers.ContainsKey(message.To))
             {
                 var wire = message.ToWire();
                 wire.ClusterId = clusterId;
-                peer.Tell(wire);
+                byPeer ??= [];
+                if (!byPeer.TryGetValue(message.To, out var forPeer))
+                {
+                    byPeer[message.To] = forPeer = [];
+                }
+
+                forPeer.Add(wire);
             }
+        }
+
+        foreach (var (to, forPeer) in byPeer ?? [])
+        {
+            peers[to].Tell(new PeerSender.Send(forPeer));
         }
     }
 

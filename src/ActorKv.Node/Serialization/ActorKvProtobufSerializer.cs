@@ -19,6 +19,7 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
     private static readonly Dictionary<Type, string> ManifestByType = new()
     {
         [typeof(RaftMessage)] = "RM",
+        [typeof(RaftMessageBatch)] = "RB",
         [typeof(RaftReadyPersisted)] = "RR",
         [typeof(RaftLogSnapshot)] = "RS",
         [typeof(WriteRequest)] = "WR",
@@ -36,6 +37,7 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
     private static readonly Dictionary<string, MessageParser> ParserByManifest = new()
     {
         ["RM"] = RaftMessage.Parser,
+        ["RB"] = RaftMessageBatch.Parser,
         ["RR"] = RaftReadyPersisted.Parser,
         ["RS"] = RaftLogSnapshot.Parser,
         ["WR"] = WriteRequest.Parser,
