@@ -70,7 +70,9 @@ public sealed class ActorKvNode : IAsyncDisposable
     public static async Task<ActorKvNode> StartAsync(Config config)
     {
         var settings = ActorKvSettings.FromConfig(config);
-        var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync));
+        // A Raft member's WAL holds every committed entry the store has not durably applied, so
+        // its store syncs once a commit, not twice; a single node's store is its only copy.
+        var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync, SyncMeta: !settings.Cluster.Replicated));
         try
         {
             var engine = new MvccEngine();

@@ -50,6 +50,11 @@ public sealed class LmdbMvccStore : IDisposable
             flags |= EnvironmentOpenFlags.NoSync;
         }
 
+        if (!options.SyncMeta)
+        {
+            flags |= EnvironmentOpenFlags.NoMetaSync;
+        }
+
         environment.Open(flags);
         using var txn = environment.BeginTransaction();
         index = txn.OpenDatabase(IndexName, new DatabaseConfiguration
@@ -61,6 +66,21 @@ public sealed class LmdbMvccStore : IDisposable
         leases = txn.OpenDatabase(LeasesName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create });
         leaseKeys = txn.OpenDatabase(LeaseKeysName, new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create | DatabaseOpenFlags.DuplicatesSort });
         LmdbErrors.Check(txn.Commit(), "create the MVCC databases");
+        // What a previous run committed may still sit unsynced in the page cache: from here on,
+        // the applied index read at start is durable.
+        Sync();
+    }
+
+    /// <summary>
+    /// Forces every commit so far to disk, meta page included. Blocks on fsync: call it on the
+    /// storage thread. Without meta sync, a commit makes every earlier commit durable, itself not yet.
+    /// </summary>
+    public void Sync()
+    {
+        if (Options.Fsync)
+        {
+            environment.Flush(force: true);
+        }
     }
 
     public LmdbStoreOptions Options { get; }
@@ -106,7 +126,7 @@ public sealed class LmdbMvccStore : IDisposable
     /// committed or disposed, on the thread that began it.
     /// </summary>
     public LmdbStoreImport BeginImport() =>
-        new(environment.BeginTransaction(), Databases.All);
+        new(environment.BeginTransaction(), Databases.All, Sync);
 
     /// <summary>Starts the single write transaction. Commit or dispose it on the thread that began it.</summary>
     public LmdbWriteView BeginWrite() =>

@@ -8,4 +8,10 @@ namespace ActorKv.Storage.Lmdb;
 /// True: a commit returns only once it is on disk. False trades durability of the latest commits
 /// for speed (LMDB's NOSYNC; the store stays consistent, recent commits may be lost on power loss).
 /// </param>
-public sealed record LmdbStoreOptions(string Directory, long MapSizeBytes, int MaxReaders = 512, bool Fsync = true);
+/// <param name="SyncMeta">
+/// True: every commit syncs twice, its pages and then its meta page (LMDB's default). False
+/// (LMDB's NOMETASYNC): one sync a commit; the meta page goes to disk with the next commit's sync,
+/// so a power loss can undo the latest commit, never corrupt. Only for a store whose latest
+/// commits can be replayed from elsewhere (a Raft member's log); see <see cref="LmdbMvccStore.Sync"/>.
+/// </param>
+public sealed record LmdbStoreOptions(string Directory, long MapSizeBytes, int MaxReaders = 512, bool Fsync = true, bool SyncMeta = true);

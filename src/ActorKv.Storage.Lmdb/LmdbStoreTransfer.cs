@@ -76,12 +76,14 @@ public sealed class LmdbStoreImport : IDisposable
 {
     private readonly LightningTransaction txn;
     private readonly IReadOnlyList<LightningDatabase> databases;
+    private readonly Action sync;
     private bool committed;
 
-    internal LmdbStoreImport(LightningTransaction txn, IReadOnlyList<LightningDatabase> databases)
+    internal LmdbStoreImport(LightningTransaction txn, IReadOnlyList<LightningDatabase> databases, Action sync)
     {
         this.txn = txn;
         this.databases = databases;
+        this.sync = sync;
         foreach (var db in databases)
         {
             LmdbErrors.Check(txn.TruncateDatabase(db), "empty a database for an import");
@@ -98,11 +100,15 @@ public sealed class LmdbStoreImport : IDisposable
         LmdbErrors.Check(txn.Put(databases[record.Database], record.Key, record.Value, PutOptions.None), "import a record");
     }
 
-    /// <summary>Makes the imported store durable and visible (one fsync), replacing the old one.</summary>
+    /// <summary>
+    /// Makes the imported store durable, meta page included, and visible, replacing the old one:
+    /// the Raft log of a member that installs a snapshot begins after it, so it must never be undone.
+    /// </summary>
     public void Commit()
     {
         LmdbErrors.Check(txn.Commit(), "commit an import");
         committed = true;
+        sync();
     }
 
     public void Dispose()

@@ -348,7 +348,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 log.Tell(change);
             }
 
-            log.Tell(new RaftProtocol.Applied(batch[^1].Index));
+            log.Tell(new RaftProtocol.Applied(batch[^1].Index, effects.DurableIndex));
         }
 
         if (pending.Count > 0)
@@ -372,6 +372,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
         /// <summary>The store's revision after the batch.</summary>
         public long Revision { get; set; }
+
+        /// <summary>The applied index the store holds durably once the batch has committed.</summary>
+        public ulong DurableIndex { get; set; }
     }
 
     /// <summary>
@@ -388,8 +391,12 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             var changes = new List<RaftProtocol.MembershipApplied>();
             var events = new List<MvccEvent>();
             long revisionAfter;
+            ulong durableIndex;
             using (var view = store.BeginWrite())
             {
+                // This commit's sync carries every earlier commit to disk; itself only with its
+                // meta page synced too (see LmdbStoreOptions.SyncMeta).
+                durableIndex = view.Meta.AppliedIndex;
                 outcomes = new List<Outcome>(batch.Count);
                 foreach (var entry in batch)
                 {
@@ -439,6 +446,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             effects.MembershipChanges.AddRange(changes);
             effects.Events.AddRange(events);
             effects.Revision = revisionAfter;
+            effects.DurableIndex = store.Options.SyncMeta ? batch[^1].Index : durableIndex;
             if (compacted)
             {
                 StartCompaction();

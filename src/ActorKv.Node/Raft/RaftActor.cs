@@ -65,6 +65,9 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private readonly Queue<string> readsAwaitingLeader = new();
     private RaftCore? core;
     private ulong appliedIndex;
+
+    /// <summary>How far the MVCC store holds the log durably: the WAL keeps every entry after it.</summary>
+    private ulong durableAppliedIndex;
     private bool readyScheduled;
 
     /// <summary>The last committed index handed to the apply actor.</summary>
@@ -92,6 +95,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         this.status = status;
         this.mvccAppliedIndex = mvccAppliedIndex;
         appliedIndex = mvccAppliedIndex;
+        durableAppliedIndex = mvccAppliedIndex;
         JournalPluginId = "akka.persistence.journal.lmdb";
         SnapshotPluginId = "akka.persistence.snapshot-store.lmdb";
 
@@ -184,7 +188,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         Command<RaftProtocol.Applied>(applied =>
         {
             appliedIndex = Math.Max(appliedIndex, applied.Index);
-            status.PublishApplied(appliedIndex);
+            durableAppliedIndex = Math.Max(durableAppliedIndex, applied.DurableIndex);
+            status.PublishApplied(appliedIndex, durableAppliedIndex);
             ReleaseReads();
             MaybeCompactLog();
         });
@@ -202,7 +207,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             status.CountSnapshotInstalled();
             UpdatePeers();
             appliedIndex = Math.Max(appliedIndex, installed.Metadata.Index);
-            status.PublishApplied(appliedIndex);
+            durableAppliedIndex = Math.Max(durableAppliedIndex, installed.Metadata.Index);
+            status.PublishApplied(appliedIndex, durableAppliedIndex);
             // Raft now learns of it as etcd's raft does of a snapshot message from the leader.
             Step(new ActorKv.Raft.Message
             {
@@ -555,7 +561,9 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private void MaybeCompactLog()
     {
         var snapshotIndex = storage.Snapshot.Metadata.Index;
-        var index = Math.Min(appliedIndex, storage.LastIndex);
+        // Up to what the store holds durably: after a power loss the store may be back there,
+        // and replays the rest from the WAL.
+        var index = Math.Min(durableAppliedIndex, storage.LastIndex);
         if (index < snapshotIndex + (ulong)cluster.SnapshotCount)
         {
             return;

@@ -48,6 +48,10 @@ public static class RaftProtocol
     /// </summary>
     public sealed record SnapshotInstalled(ulong Leader, ulong Term, ActorKv.Protocol.Raft.RaftSnapshot Metadata, ClusterMembership Membership);
 
-    /// <summary>The apply side has applied the log up to <paramref name="Index"/>.</summary>
-    public sealed record Applied(ulong Index);
+    /// <summary>
+    /// The apply side has applied the log up to <paramref name="Index"/>, and the store holds it
+    /// durably up to <paramref name="DurableIndex"/> (less when the store syncs its meta page only
+    /// with the next commit): the Raft WAL may drop entries only up to there.
+    /// </summary>
+    public sealed record Applied(ulong Index, ulong DurableIndex);
 }

@@ -10,6 +10,7 @@ public sealed class RaftStatus
     private long lead;
     private long committed;
     private long applied;
+    private long durableApplied;
 
     public ulong Term => (ulong)Interlocked.Read(ref term);
 
@@ -26,7 +27,14 @@ public sealed class RaftStatus
         Interlocked.Exchange(ref committed, (long)newCommitted);
     }
 
-    public void PublishApplied(ulong index) => Interlocked.Exchange(ref applied, (long)index);
+    /// <summary>How far the MVCC store holds the log durably (a commit's meta page may wait for the next commit).</summary>
+    public ulong DurableApplied => (ulong)Interlocked.Read(ref durableApplied);
+
+    public void PublishApplied(ulong index, ulong durableIndex)
+    {
+        Interlocked.Exchange(ref durableApplied, (long)durableIndex);
+        Interlocked.Exchange(ref applied, (long)index);
+    }
 
     private long logSnapshotIndex;
     private long snapshotsInstalled;
