@@ -7,8 +7,9 @@
 #
 #   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
 #       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed"] [--target-leader]
-#       [--check-perf s|m|l|xl|none] [--chart FILE.svg]
-# --target-leader sends every request to the leader (both systems). --check-perf runs
+#       [--check-perf s|m|l|xl|none] [--chart FILE.svg] [--warmup 10s]
+# --warmup runs each workload unmeasured against each system (64 clients) before its rounds;
+# 0 measures cold. --target-leader sends every request to the leader (both systems). --check-perf runs
 # "etcdctl check perf --load=L" against each system after the workloads and prints its verdicts
 # (default none). --chart writes an SVG of req/s and p99 against the client count, per workload.
 set -euo pipefail
@@ -23,6 +24,7 @@ max_total=60000
 target_leader=""
 check_perf="none"
 chart=""
+warmup="10s"
 while [ $# -gt 0 ]; do
   case "$1" in
     --target-leader) target_leader="--target-leader"; shift ;;
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
     --clients) client_counts="$2"; shift 2 ;;
     --total-per-client) total_per_client="$2"; shift 2 ;;
     --max-total) max_total="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
     *) echo "bench-vs-etcd.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -98,6 +101,13 @@ for workload in $workloads; do
     *) echo "bench-vs-etcd.sh: unknown workload $workload (put, range-l, range-s, txn-put, txn-mixed, lease-keepalive, mixed)" >&2; exit 2 ;;
   esac
   [ -n "$target_leader" ] && args+=("$target_leader")
+  # Unmeasured: each system serves the workload with 64 clients first (.NET compiles its hot
+  # paths while running; etcd is compiled ahead of time and needs none, but gets the same).
+  if [ "$warmup" != "0" ] && [ "$warmup" != "0s" ]; then
+    for base in "$actorkv_port" "$etcd_port"; do
+      "${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --clients 64 --conns 8 --duration "$warmup" --json >/dev/null || true
+    done
+  fi
   for clients in $client_counts; do
     total=$(( clients * total_per_client ))
     [ "$total" -gt "$max_total" ] && total="$max_total"
