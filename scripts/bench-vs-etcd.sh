@@ -7,7 +7,9 @@
 #
 #   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
 #       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed"] [--target-leader]
-#       [--check-perf s|m|l|xl|none] [--chart FILE.svg] [--warmup 10s]
+#       [--check-perf s|m|l|xl|none] [--chart FILE.svg] [--warmup 10s] [--duration 10s]
+# --duration runs each round for a time instead of a number of requests (short rounds weigh
+# connection set-up and the thread pool's ramp-up after the other system's round).
 # --warmup runs each workload unmeasured against each system (64 clients) before its rounds;
 # 0 measures cold. --target-leader sends every request to the leader (both systems). --check-perf runs
 # "etcdctl check perf --load=L" against each system after the workloads and prints its verdicts
@@ -25,6 +27,7 @@ target_leader=""
 check_perf="none"
 chart=""
 warmup="10s"
+duration=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --target-leader) target_leader="--target-leader"; shift ;;
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
     --total-per-client) total_per_client="$2"; shift 2 ;;
     --max-total) max_total="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
     *) echo "bench-vs-etcd.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -111,12 +115,14 @@ for workload in $workloads; do
   for clients in $client_counts; do
     total=$(( clients * total_per_client ))
     [ "$total" -gt "$max_total" ] && total="$max_total"
+    amount=(--total "$total")
+    [ -n "$duration" ] && amount=(--duration "$duration")
     conns=$(( clients < 8 ? clients : 8 ))
     [ "$conns" -lt "$nodes" ] && conns="$nodes"
     for round in $(seq 1 "$rounds"); do
       for system in actorkv etcd; do
         base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
-        json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --clients "$clients" --conns "$conns" --total "$total" --json || true)"
+        json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --clients "$clients" --conns "$conns" "${amount[@]}" --json || true)"
         python3 - "$system" "$workload" "$clients" "$round" "$json" >>"$results" <<'PY'
 import json, sys
 system, workload, clients, rnd, text = sys.argv[1:]
