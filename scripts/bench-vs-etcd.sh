@@ -50,6 +50,9 @@ dotnet build "$root/src/ActorKv.Bench/ActorKv.Bench.csproj" -c Release -nologo -
 bench=(dotnet "$root/src/ActorKv.Bench/bin/Release/net10.0/actorkv-bench.dll")
 
 work="$(mktemp -d /tmp/actorkv-bench-XXXXXX)"
+# Both get the same 8 GiB space quota (the default 2 GiB fills in a long run: the rounds last a
+# time, so the faster system writes more, and check perf then meets NOSPACE on it first).
+quota_bytes=$((8 * 1024 * 1024 * 1024))
 etcd_port=32379
 actorkv_port=33379
 etcd_pid=""
@@ -73,14 +76,15 @@ etcd_pids=()
 for i in $(seq 1 "$nodes"); do
   client=$((etcd_port + 10 * (i - 1)))
   peer=$((client + 1))
-  etcd --name "e$i" --data-dir "$work/etcd$i" \
+  etcd --name "e$i" --data-dir "$work/etcd$i" --quota-backend-bytes "$quota_bytes" \
     --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "$etcd_members" --initial-cluster-state new --log-level error >"$work/etcd$i.log" 2>&1 &
   etcd_pids+=($!)
 done
 etcd_pid="${etcd_pids[*]}"
-bash "$root/scripts/cluster.sh" up --nodes "$nodes" --data-dir "$work/actorkv" --base-port "$actorkv_port" >/dev/null
+printf 'actorkv.storage {\n  quota-backend-bytes = %s\n  map-size = %s\n}\n' "$quota_bytes" "$((2 * quota_bytes))" >"$work/quota.conf"
+bash "$root/scripts/cluster.sh" up --nodes "$nodes" --data-dir "$work/actorkv" --base-port "$actorkv_port" --extra-conf "$work/quota.conf" >/dev/null
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null && break; sleep 0.1; done
 endpoints_of() { local base="$1" list="" i; for i in $(seq 1 "$nodes"); do list+="${list:+,}127.0.0.1:$((base + 10 * (i - 1)))"; done; echo "$list"; }
 # Both clusters must have a leader before measuring.
