@@ -103,8 +103,12 @@ public sealed class ChaosRun
             _ => "NO: see the failing fragment in report.json",
         }));
 
-        var crashes = cluster.LogFiles().Where(log => File.ReadAllText(log.Path).Contains("Unhandled exception", StringComparison.Ordinal)).Select(log => log.Name).ToList();
-        run.verdicts.Add(("node logs", crashes.Count == 0, crashes.Count == 0 ? "no unhandled exception" : $"unhandled exception in {string.Join(", ", crashes)}"));
+        // A node that shut itself down (its Raft WAL failed) is a finding too, not a nemesis.
+        var crashes = cluster.LogFiles()
+            .Select(log => (log.Name, Text: File.ReadAllText(log.Path)))
+            .Where(log => log.Text.Contains("Unhandled exception", StringComparison.Ordinal) || log.Text.Contains("the node shuts down", StringComparison.Ordinal))
+            .Select(log => log.Name).ToList();
+        run.verdicts.Add(("node logs", crashes.Count == 0, crashes.Count == 0 ? "no unhandled exception, no node shut itself down" : $"unhandled exception or a node that shut itself down in {string.Join(", ", crashes)}"));
         return run;
     }
 
@@ -180,14 +184,20 @@ public sealed class ChaosRun
             try
             {
                 var states = new List<(long Revision, uint Hash)>();
+                var raft = new List<string>();
                 foreach (var node in cluster.Members)
                 {
                     using var channel = GrpcChannel.ForAddress(cluster.Url(node));
-                    var hash = await new Maintenance.MaintenanceClient(channel).HashKVAsync(new HashKVRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                    var maintenance = new Maintenance.MaintenanceClient(channel);
+                    var hash = await maintenance.HashKVAsync(new HashKVRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
                     states.Add((hash.Header.Revision, hash.Hash));
+                    // Who each member follows and how far its log is: a member cut off from the
+                    // leader and one whose Raft stopped look alike by revision alone.
+                    var status = await maintenance.StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                    raft.Add($"leader {status.Leader:x}, term {status.RaftTerm}, committed {status.RaftIndex}, applied {status.RaftAppliedIndex}");
                 }
 
-                last = string.Join(", ", states.Select((s, i) => $"n{i + 1} rev {s.Revision} hash {s.Hash:x8}"));
+                last = string.Join(", ", states.Select((s, i) => $"n{i + 1} rev {s.Revision} hash {s.Hash:x8} ({raft[i]})"));
                 if (states.Distinct().Count() == 1)
                 {
                     return ("convergence", true, $"every member at revision {states[0].Revision}, HashKV {states[0].Hash:x8}");

@@ -79,7 +79,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             var waiters = new ProposalWaiters(settings.Cluster.NodeId);
             var usage = new StorageUsage();
             var raftStatus = new RaftStatus();
-            var system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config) : config);
+            var system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config).WithFallback(ActorKv.Storage.Lmdb.Persistence.LmdbPersistenceConfig.Reference) : config);
             var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
@@ -106,7 +106,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             akka.persistence.journal.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}
             akka.persistence.snapshot-store.lmdb.directory = "{{settings.WalSnapshotDirectory}}"
             akka.persistence.snapshot-store.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}
-            """).WithFallback(ActorKv.Storage.Lmdb.Persistence.LmdbPersistenceConfig.Reference);
+            """);
 
     /// <summary>
     /// Waits until this node has applied everything committed when the read was asked, as the

@@ -1,6 +1,7 @@
 using System.Net;
 using ActorKv.Gateway;
 using ActorKv.Node;
+using Akka.Actor;
 using Akka.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -61,8 +62,15 @@ public sealed class ActorKvServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Completes when the host is asked to stop (SIGINT, SIGTERM).</summary>
-    public Task WaitForShutdownAsync() => app.WaitForShutdownAsync();
+    /// <summary>
+    /// Completes when the host is asked to stop (SIGINT, SIGTERM), or when the node stopped on its
+    /// own (its Raft WAL failed); then with the reason.
+    /// </summary>
+    public async Task<string?> WaitForShutdownAsync()
+    {
+        var stopped = await Task.WhenAny(app.WaitForShutdownAsync(), Node.System.WhenTerminated);
+        return stopped == Node.System.WhenTerminated ? $"{CoordinatedShutdown.Get(Node.System).ShutdownReason}" : null;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -47,6 +47,12 @@ catch (ConfigurationException error)
 await using var server = await ActorKvServer.StartAsync(config);
 var settings = server.Node.Settings;
 Console.WriteLine($"actorkv: node {settings.NodeName} serving etcd v3 gRPC on {server.ClientUrl}, data in {settings.DataDirectory}");
-await server.WaitForShutdownAsync();
+var failure = await server.WaitForShutdownAsync();
+if (failure is not null)
+{
+    Console.Error.WriteLine($"actorkv: the node stopped on its own: {failure}");
+    return 1;
+}
+
 Console.WriteLine("actorkv: stopping");
 return 0;

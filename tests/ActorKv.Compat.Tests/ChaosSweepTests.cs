@@ -53,6 +53,19 @@ public sealed class ChaosSweepTests(ITestOutputHelper output)
 
             output.WriteLine(await stdout);
             output.WriteLine(await stderr);
+            if (run.ExitCode != 0)
+            {
+                // The report directory goes with the test: keep what the nodes logged in CI's output.
+                foreach (var nodeLog in Directory.GetFiles(reportDirectory, "n*.log").Order())
+                {
+                    output.WriteLine($"--- {Path.GetFileName(nodeLog)}: log lines, first line of each ---");
+                    foreach (var line in File.ReadLines(nodeLog).Where(line => line.StartsWith('[')).TakeLast(300))
+                    {
+                        output.WriteLine(line.Length > 300 ? line[..300] : line);
+                    }
+                }
+            }
+
             Assert.Contains("linearizable", await stdout, StringComparison.Ordinal);
             Assert.Equal(0, run.ExitCode);
         }

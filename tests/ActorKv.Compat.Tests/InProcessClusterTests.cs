@@ -1,5 +1,7 @@
 using ActorKv.Compat.Tests.Fixtures;
 using ActorKv.Node.Chaos;
+using ActorKv.Node.Raft;
+using Akka.Actor;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
@@ -32,6 +34,31 @@ public sealed class InProcessClusterTests
             await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, "c") == "3", TimeSpan.FromSeconds(10), "both remaining members to apply c");
             Assert.NotEqual(leader, member.Server.Node.Raft.Lead);
         }
+    }
+
+    /// <summary>
+    /// A member whose Raft WAL cannot be written (here: full) shuts down, as etcd exits when it
+    /// cannot save to its WAL, instead of serving on with its Raft actor stopped (Akka stops a
+    /// persistent actor whose write failed); the other two go on committing.
+    /// </summary>
+    [Fact]
+    public async Task A_member_whose_wal_write_fails_shuts_down_and_the_others_go_on()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        await cluster.PutAsync("a", "1");
+        await cluster.StopMemberAsync(3);
+        var cramped = await cluster.StartMemberAsync(3, "akka.persistence.journal.lmdb.map-size = 1MiB");
+        var value = new string('v', 128 * 1024);
+        for (var i = 0; i < 40 && !cramped.Server.Node.System.WhenTerminated.IsCompleted; i++)
+        {
+            await cluster.PutAsync($"big/{i}", value);
+        }
+
+        await cramped.Server.Node.System.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(30));
+        var reason = CoordinatedShutdown.Get(cramped.Server.Node.System).ShutdownReason;
+        Assert.IsType<RaftActor.WalFailed>(reason);
+        await cluster.StopMemberAsync(3);
+        await cluster.PutAsync("after", "2", TimeSpan.FromSeconds(30));
     }
 
     /// <summary>

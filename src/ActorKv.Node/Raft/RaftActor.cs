@@ -40,6 +40,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private readonly Dictionary<ulong, string> peerPaths = [];
     private readonly Dictionary<ulong, IActorRef> snapshotSenders = [];
     private ulong snapshotTransfers;
+    private readonly PeerSilence silence;
     private int peerGeneration;
 
     /// <summary>The membership as of the applied index: who the peers are and where.</summary>
@@ -96,6 +97,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         this.mvccAppliedIndex = mvccAppliedIndex;
         appliedIndex = mvccAppliedIndex;
         durableAppliedIndex = mvccAppliedIndex;
+        silence = new PeerSilence(3 * cluster.ElectionTicks);
         JournalPluginId = "akka.persistence.journal.lmdb";
         SnapshotPluginId = "akka.persistence.snapshot-store.lmdb";
 
@@ -106,11 +108,13 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         Command<RaftProtocol.Tick>(_ =>
         {
             Core.Tick();
+            LogSilentPeers();
             MaybePublishAttributes();
             ScheduleReady();
         });
         Command<RaftMessage>(message => IsFromThisCluster(message.ClusterId, message.From), message =>
         {
+            silence.Heard(message.From);
             Step(message.FromWire());
             ScheduleReady();
         });
@@ -120,6 +124,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             {
                 if (IsFromThisCluster(message.ClusterId, message.From))
                 {
+                    silence.Heard(message.From);
                     Step(message.FromWire());
                 }
             }
@@ -250,6 +255,34 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Why a node shut itself down: its Raft WAL could not be written or read.</summary>
+    public sealed class WalFailed(string detail) : CoordinatedShutdown.Reason
+    {
+        public override int ExitCode => 1;
+
+        public override string ToString() => $"the Raft WAL failed: {detail}";
+    }
+
+    // Akka stops a persistent actor whose write failed or whose recovery failed; the member would
+    // then serve reads on with no Raft, its writes timing out for good. Its log in memory may be
+    // ahead of the disk, so it must not go on either: as etcd exits when it cannot save to its
+    // WAL, the node shuts down (the server process exits non-zero, to be restarted from the WAL).
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr) =>
+        ShutDownNode(cause, $"writing sequence {sequenceNr} failed");
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr) =>
+        ShutDownNode(cause, $"the journal refused sequence {sequenceNr}");
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null) =>
+        ShutDownNode(reason, "reading it back failed");
+
+    private void ShutDownNode(Exception cause, string what)
+    {
+        var reason = new WalFailed($"{what}: {cause.Message}");
+        log.Error(cause, "Raft node {0}: {1}; the node shuts down", cluster.NodeId, reason);
+        CoordinatedShutdown.Get(Context.System).Run(reason);
+    }
 
     public override string PersistenceId => $"raft-{cluster.NodeId}";
 
@@ -842,6 +875,25 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         }
 
         ScheduleReady();
+    }
+
+    /// <summary>Says in the node log when a peer this node should hear from (a leader: every voter; a follower: its leader) falls silent, and when it is heard again.</summary>
+    private void LogSilentPeers()
+    {
+        IEnumerable<ulong> expected = Core.Role == RaftRole.Leader
+            ? Core.Progress.Where(p => p.Key != cluster.NodeId && !p.Value.IsLearner).Select(p => p.Key)
+            : Core.Lead is var lead && lead != RaftCore.None && lead != cluster.NodeId ? [lead] : [];
+        var (fellSilent, heardAgain) = silence.Tick(expected);
+        foreach (var peer in fellSilent)
+        {
+            var progress = Core.Progress.TryGetValue(peer, out var known) ? known.ToString() : "-";
+            log.Warning($"Raft node {cluster.NodeId} ({Core.Role}, term {Core.Term}) has heard nothing from member {peer} for {3 * cluster.ElectionTicks} ticks; its progress: {progress}");
+        }
+
+        foreach (var (peer, ticks) in heardAgain)
+        {
+            log.Info("Raft node {0} ({1}) hears member {2} again after {3} silent ticks", cluster.NodeId, Core.Role, peer, ticks);
+        }
     }
 
     private void ReleaseReads()
