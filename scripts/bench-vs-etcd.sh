@@ -8,6 +8,13 @@
 #   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
 #       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed"] [--target-leader]
 #       [--check-perf s|m|l|xl|none] [--chart FILE.svg] [--warmup 10s] [--duration 10s]
+#       [--storm "LEASES TTL"] [--watch "STREAMS WATCHERS_PER_STREAM PUTS RATE"] [--actorkv-conf FILE]
+# --actorkv-conf adds a HOCON file to ActorKv's nodes (say, another actorkv.leases.revoke-rate).
+# Workloads lease-storm and watch run once a round per system, whatever --clients says:
+# lease-storm grants LEASES leases of TTL s (default "10000 5") while 16 clients put, and times
+# until every leased key is gone; watch opens STREAMS x WATCHERS_PER_STREAM watchers on one prefix
+# (default "100 100 300 20": 10,000 watchers, 300 puts at 20/s) and times put to event. They
+# print a table of their own.
 # --duration runs each round for a time instead of a number of requests (short rounds weigh
 # connection set-up and the thread pool's ramp-up after the other system's round).
 # --warmup runs each workload unmeasured against each system (64 clients) before its rounds;
@@ -28,6 +35,9 @@ check_perf="none"
 chart=""
 warmup="10s"
 duration=""
+storm="10000 5"
+watch="100 100 300 20"
+actorkv_conf=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --target-leader) target_leader="--target-leader"; shift ;;
@@ -41,6 +51,9 @@ while [ $# -gt 0 ]; do
     --max-total) max_total="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
+    --storm) storm="$2"; shift 2 ;;
+    --watch) watch="$2"; shift 2 ;;
+    --actorkv-conf) actorkv_conf="$2"; [ -f "$actorkv_conf" ] || { echo "bench-vs-etcd.sh: no such file: $actorkv_conf" >&2; exit 2; }; shift 2 ;;
     *) echo "bench-vs-etcd.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -83,8 +96,9 @@ for i in $(seq 1 "$nodes"); do
   etcd_pids+=($!)
 done
 etcd_pid="${etcd_pids[*]}"
-printf 'actorkv.storage {\n  quota-backend-bytes = %s\n  map-size = %s\n}\n' "$quota_bytes" "$((2 * quota_bytes))" >"$work/quota.conf"
-bash "$root/scripts/cluster.sh" up --nodes "$nodes" --data-dir "$work/actorkv" --base-port "$actorkv_port" --extra-conf "$work/quota.conf" >/dev/null
+printf 'actorkv.storage {\n  quota-backend-bytes = %s\n  map-size = %s\n}\n' "$quota_bytes" "$((2 * quota_bytes))" >"$work/actorkv-extra.conf"
+[ -n "$actorkv_conf" ] && cat "$actorkv_conf" >>"$work/actorkv-extra.conf"
+bash "$root/scripts/cluster.sh" up --nodes "$nodes" --data-dir "$work/actorkv" --base-port "$actorkv_port" --extra-conf "$work/actorkv-extra.conf" >/dev/null
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null && break; sleep 0.1; done
 endpoints_of() { local base="$1" list="" i; for i in $(seq 1 "$nodes"); do list+="${list:+,}127.0.0.1:$((base + 10 * (i - 1)))"; done; echo "$list"; }
 # Both clusters must have a leader before measuring.
@@ -97,7 +111,35 @@ echo "disk fsync (4 KiB append + fsync, 1000 times, in $work):"
 "${bench[@]}" fsync --total 1000 --dir "$work" | sed 's/^/  /'
 
 results="$work/results.tsv"
+coordination="$work/coordination.tsv"
 for workload in $workloads; do
+  if [ "$workload" = lease-storm ] || [ "$workload" = watch ]; then
+    if [ "$workload" = lease-storm ]; then
+      read -r storm_total storm_ttl <<<"$storm"
+      args=(lease-storm --total "$storm_total" --ttl "$storm_ttl" --clients 16 --conns 4)
+    else
+      read -r streams per_stream puts rate <<<"$watch"
+      args=(watch --streams "$streams" --watchers-per-stream "$per_stream" --total "$puts" --rate "$rate" --conns "$(( streams < 8 ? streams : 8 ))")
+    fi
+    for round in $(seq 1 "$rounds"); do
+      for system in actorkv etcd; do
+        base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
+        json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --json || true)"
+        python3 - "$system" "$workload" "$round" "$json" >>"$coordination" <<'PY'
+import json, sys
+system, workload, rnd, text = sys.argv[1:]
+r = json.loads(text)
+figures = {"client req/s": r["requestsPerSecond"], "p50 ms": r["p50Ms"], "p99 ms": r["p99Ms"], "errors": sum(r["errors"].values())}
+if workload == "watch":
+    figures = {"p50 ms": r["p50Ms"], "p99 ms": r["p99Ms"], "errors": sum(r["errors"].values())}
+figures.update(r["figures"])
+for name, value in figures.items():
+    print(f"{system}\t{workload}\t{rnd}\t{name}\t{value}")
+PY
+      done
+    done
+    continue
+  fi
   case "$workload" in
     put) args=(put --key-size 16 --val-size 256) ;;
     range-l) args=(range --consistency l --key-size 16) ;;
@@ -106,7 +148,7 @@ for workload in $workloads; do
     txn-mixed) args=(txn-mixed --rw-ratio 4 --key-size 16 --val-size 256 --key-space-size 10000) ;;
     lease-keepalive) args=(lease-keepalive --ttl 60) ;;
     mixed) args=(mixed --key-size 16 --val-size 256 --key-space-size 1000 --streams 2 --watchers-per-stream 10) ;;
-    *) echo "bench-vs-etcd.sh: unknown workload $workload (put, range-l, range-s, txn-put, txn-mixed, lease-keepalive, mixed)" >&2; exit 2 ;;
+    *) echo "bench-vs-etcd.sh: unknown workload $workload (put, range-l, range-s, txn-put, txn-mixed, lease-keepalive, mixed, lease-storm, watch)" >&2; exit 2 ;;
   esac
   [ -n "$target_leader" ] && args+=("$target_leader")
   # Unmeasured: each system serves the workload with 64 clients first (.NET compiles its hot
@@ -138,7 +180,27 @@ PY
   done
 done
 
-python3 - "$results" "$nodes" <<'PY'
+if [ -s "$coordination" ]; then
+  python3 - "$coordination" "$nodes" "$storm" "$watch" <<'PY'
+import statistics, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+print()
+print(f"{sys.argv[2]} node(s) each; lease-storm \"{sys.argv[3]}\" (leases, TTL s; 16 clients put meanwhile), watch \"{sys.argv[4]}\" (streams, watchers each, puts, puts/s); median of rounds")
+print(f"{'workload':>12} {'figure':>40} | {'ActorKv':>10} {'etcd':>10} {'ratio':>6}")
+for workload in dict.fromkeys(r[1] for r in rows):
+    for name in dict.fromkeys(r[3] for r in rows if r[1] == workload):
+        a = statistics.median(float(r[4]) for r in rows if r[0] == "actorkv" and r[1] == workload and r[3] == name)
+        e = statistics.median(float(r[4]) for r in rows if r[0] == "etcd" and r[1] == workload and r[3] == name)
+        ratio = f"{a / e:6.2f}" if e else "     -"
+        print(f"{workload:>12} {name:>40} | {a:>10.2f} {e:>10.2f} {ratio}")
+print()
+print("all rounds (system, workload, round, figure, value):")
+for r in rows:
+    print("  " + "  ".join(r))
+PY
+fi
+
+[ -s "$results" ] && python3 - "$results" "$nodes" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 print()
@@ -157,7 +219,7 @@ for r in rows:
     print("  " + "  ".join(r))
 PY
 
-if [ -n "$chart" ]; then
+if [ -n "$chart" ] && [ -s "$results" ]; then
   python3 "$root/scripts/bench-chart.py" "$results" "$chart" "ActorKv vs etcd 3.4.23, $nodes node(s), median of $rounds rounds"
   echo "chart: $chart"
 fi
