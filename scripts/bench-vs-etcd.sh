@@ -121,6 +121,14 @@ for workload in $workloads; do
       read -r streams per_stream puts rate <<<"$watch"
       args=(watch --streams "$streams" --watchers-per-stream "$per_stream" --total "$puts" --rate "$rate" --conns "$(( streams < 8 ? streams : 8 ))")
     fi
+    # Unmeasured first, as for the other workloads: a small run of the same kind on each system.
+    if [ "$warmup" != "0" ] && [ "$warmup" != "0s" ]; then
+      small=(--total 100)
+      [ "$workload" = lease-storm ] && small=(--total 2000 --ttl 2)
+      for base in "$actorkv_port" "$etcd_port"; do
+        "${bench[@]}" "${args[@]}" "${small[@]}" --endpoints "$(endpoints_of "$base")" --json >/dev/null || true
+      done
+    fi
     for round in $(seq 1 "$rounds"); do
       for system in actorkv etcd; do
         base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
