@@ -43,29 +43,42 @@ public sealed class ChaosControl(ActorKvNode node)
     /// <summary>Every actor the path (with wildcards) selects now.</summary>
     private async Task<List<IActorRef>> ResolveAsync(string path)
     {
-        // Identify answers once per selected actor; a short wait collects them all.
-        using var inbox = Inbox.Create(node.System);
-        node.System.ActorSelection(path).Tell(new Identify(path), inbox.Receiver);
-        var found = new List<IActorRef>();
-        while (true)
+        // Identify is answered once per selected actor; a collector takes answers until none has
+        // come for a moment. (Akka's Inbox did this before: once, under load, its ReceiveAsync
+        // neither answered nor timed out, and a test hung; a receive timeout cannot be missed.)
+        var collected = new TaskCompletionSource<List<IActorRef>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var collector = node.System.ActorOf(Props.Create(() => new IdentityCollector(collected, TimeSpan.FromMilliseconds(500))));
+        node.System.ActorSelection(path).Tell(new Identify(path), collector);
+        try
         {
-            object answer;
-            try
-            {
-                answer = await inbox.ReceiveAsync(TimeSpan.FromMilliseconds(500));
-            }
-            catch (TimeoutException)
-            {
-                break;
-            }
-
-            if (answer is ActorIdentity { Subject: { } subject })
-            {
-                found.Add(subject);
-            }
+            return await collected.Task.WaitAsync(TimeSpan.FromSeconds(10));
         }
+        finally
+        {
+            node.System.Stop(collector);
+        }
+    }
 
-        return found;
+    /// <summary>Collects the actors that answer Identify until none has answered for a quiet period.</summary>
+    private sealed class IdentityCollector : ReceiveActor
+    {
+        public IdentityCollector(TaskCompletionSource<List<IActorRef>> collected, TimeSpan quiet)
+        {
+            var found = new List<IActorRef>();
+            Context.SetReceiveTimeout(quiet);
+            Receive<ActorIdentity>(identity =>
+            {
+                if (identity.Subject is { } subject)
+                {
+                    found.Add(subject);
+                }
+            });
+            Receive<ReceiveTimeout>(_ =>
+            {
+                collected.TrySetResult(found);
+                Context.Stop(Self);
+            });
+        }
     }
 
     /// <summary>
