@@ -6,7 +6,7 @@
 # over every member's endpoint; followers forward writes to the leader in both systems.
 #
 #   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
-#       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed"] [--target-leader]
+#       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed lease-storm watch"] [--target-leader]
 #       [--check-perf s|m|l|xl|none] [--chart FILE.svg] [--warmup 10s] [--duration 10s]
 #       [--storm "LEASES TTL"] [--watch "STREAMS WATCHERS_PER_STREAM PUTS RATE"] [--actorkv-conf FILE]
 # --actorkv-conf adds a HOCON file to ActorKv's nodes (say, another actorkv.leases.revoke-rate).
@@ -100,6 +100,7 @@ printf 'actorkv.storage {\n  quota-backend-bytes = %s\n  map-size = %s\n}\n' "$q
 [ -n "$actorkv_conf" ] && cat "$actorkv_conf" >>"$work/actorkv-extra.conf"
 bash "$root/scripts/cluster.sh" up --nodes "$nodes" --data-dir "$work/actorkv" --base-port "$actorkv_port" --extra-conf "$work/actorkv-extra.conf" >/dev/null
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null && break; sleep 0.1; done
+port_of() { [ "$1" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port"; }
 endpoints_of() { local base="$1" list="" i; for i in $(seq 1 "$nodes"); do list+="${list:+,}127.0.0.1:$((base + 10 * (i - 1)))"; done; echo "$list"; }
 # Both clusters must have a leader before measuring.
 for endpoints in "$(endpoints_of "$etcd_port")" "$(endpoints_of "$actorkv_port")"; do
@@ -131,7 +132,7 @@ for workload in $workloads; do
     fi
     for round in $(seq 1 "$rounds"); do
       for system in actorkv etcd; do
-        base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
+        base=$(port_of "$system")
         json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --json || true)"
         python3 - "$system" "$workload" "$round" "$json" >>"$coordination" <<'PY'
 import json, sys
@@ -175,7 +176,7 @@ PY
     [ "$conns" -lt "$nodes" ] && conns="$nodes"
     for round in $(seq 1 "$rounds"); do
       for system in actorkv etcd; do
-        base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
+        base=$(port_of "$system")
         json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --clients "$clients" --conns "$conns" "${amount[@]}" --json || true)"
         python3 - "$system" "$workload" "$clients" "$round" "$json" >>"$results" <<'PY'
 import json, sys
@@ -235,7 +236,7 @@ fi
 if [ "$check_perf" != "none" ]; then
   echo
   for system in actorkv etcd; do
-    base=$([ "$system" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port")
+    base=$(port_of "$system")
     echo "etcdctl check perf --load=$check_perf against $system:"
     ETCDCTL_API=3 etcdctl --endpoints="$(endpoints_of "$base")" check perf --load="$check_perf" 2>&1 \
       | tr '\r' '\n' | grep -E 'PASS|FAIL|Slowest|Stddev|Error' | sed 's/^/  /' || true
