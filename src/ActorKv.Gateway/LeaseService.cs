@@ -17,7 +17,7 @@ public sealed class LeaseService(ActorKvNode node) : Lease.LeaseBase
         node.LeaseTimeToLiveAsync(request);
 
     public override Task<LeaseLeasesResponse> LeaseLeases(LeaseLeasesRequest request, ServerCallContext context) =>
-        Task.FromResult(node.LeaseLeases());
+        node.LeaseLeasesAsync();
 
     /// <summary>One answer per request, in order, until the client closes its side (as etcd's stream).</summary>
     public override async Task LeaseKeepAlive(IAsyncStreamReader<LeaseKeepAliveRequest> requestStream, IServerStreamWriter<LeaseKeepAliveResponse> responseStream, ServerCallContext context)

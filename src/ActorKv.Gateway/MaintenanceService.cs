@@ -11,7 +11,7 @@ public sealed class MaintenanceService(ActorKvNode node) : Maintenance.Maintenan
         Task.FromResult(node.Status());
 
     public override Task<HashKVResponse> HashKV(HashKVRequest request, ServerCallContext context) =>
-        Task.FromResult(node.HashKV(request));
+        node.HashKVAsync(request);
 
     public override Task<AlarmResponse> Alarm(AlarmRequest request, ServerCallContext context) =>
         node.AlarmAsync(request);

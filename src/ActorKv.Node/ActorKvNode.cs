@@ -34,10 +34,12 @@ public sealed class ActorKvNode : IAsyncDisposable
     private readonly RaftStatus raftStatus;
     private readonly IActorRef leases;
     private readonly IActorRef watchHub;
+    private readonly ApplyVisibility visibility;
     private int disposed;
 
-    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, IActorRef watchHub, RaftStatus raftStatus)
+    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, IActorRef watchHub, RaftStatus raftStatus, ApplyVisibility visibility)
     {
+        this.visibility = visibility;
         this.leases = leases;
         this.watchHub = watchHub;
         this.log = log;
@@ -67,6 +69,9 @@ public sealed class ActorKvNode : IAsyncDisposable
     /// <summary>What Raft last knew on this node (term, leader, commit, applied).</summary>
     public RaftStatus Raft => raftStatus;
 
+    /// <summary>How far this node's answered writes are visible to reads of its store.</summary>
+    public ApplyVisibility Visibility => visibility;
+
     public static async Task<ActorKvNode> StartAsync(Config config)
     {
         var settings = ActorKvSettings.FromConfig(config);
@@ -79,13 +84,14 @@ public sealed class ActorKvNode : IAsyncDisposable
             var waiters = new ProposalWaiters(settings.Cluster.NodeId);
             var usage = new StorageUsage();
             var raftStatus = new RaftStatus();
+            var visibility = new ApplyVisibility();
             var system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config).WithFallback(ActorKv.Storage.Lmdb.Persistence.LmdbPersistenceConfig.Reference) : config);
-            var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus), "node");
+            var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
             var leases = await guardian.Ask<IActorRef>(NodeGuardian.GetLeases.Instance, TimeSpan.FromSeconds(30));
             var watchHub = await guardian.Ask<IActorRef>(NodeGuardian.GetWatchHub.Instance, TimeSpan.FromSeconds(30));
-            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, watchHub, raftStatus);
+            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, watchHub, raftStatus, visibility);
         }
         catch
         {
@@ -126,6 +132,25 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A read transaction that sees every write this member has answered: on a Raft member
+    /// applied writes may wait, answered, in the store's open transaction (see ApplyVisibility).
+    /// </summary>
+    private async Task<LmdbReadView> BeginVisibleReadAsync()
+    {
+        try
+        {
+            await visibility.WaitVisibleAsync().WaitAsync(Settings.RequestTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw EtcdErrors.Timeout;
+        }
+
+        return store.BeginRead();
+    }
+
+    /// <summary>The revision committed in the store (watchers are told of what is committed; a header stamped with it never runs ahead of them).</summary>
     public long CurrentRevision
     {
         get
@@ -148,7 +173,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             await AwaitReadIndexAsync();
         }
 
-        using var view = store.BeginRead();
+        using var view = await BeginVisibleReadAsync();
         var response = Read(() => engine.Range(view, request.ToQuery()).ToProto());
         Stamp(response.Header, view.Meta.CurrentRevision);
         return response;
@@ -182,7 +207,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             await AwaitReadIndexAsync();
         }
 
-        using var view = store.BeginRead();
+        using var view = await BeginVisibleReadAsync();
         var response = Read(() => engine.Txn(view, command).ToProto());
         Stamp(response.Header, view.Meta.CurrentRevision);
         return response;
@@ -245,9 +270,9 @@ public sealed class ActorKvNode : IAsyncDisposable
     }
 
     /// <summary>etcd's LeaseLeases: every granted lease, as this member has applied them.</summary>
-    public LeaseLeasesResponse LeaseLeases()
+    public async Task<LeaseLeasesResponse> LeaseLeasesAsync()
     {
-        using var view = store.BeginRead();
+        using var view = await BeginVisibleReadAsync();
         var response = new LeaseLeasesResponse { Header = new ResponseHeader() };
         response.Leases.Add(view.ReadLeases().Select(lease => new LeaseStatus { ID = lease.Id }));
         Stamp(response.Header, view.Meta.CurrentRevision);
@@ -435,9 +460,9 @@ public sealed class ActorKvNode : IAsyncDisposable
     };
 
     /// <summary>etcd's Maintenance.HashKV: equal on every member at the same revision.</summary>
-    public HashKVResponse HashKV(HashKVRequest request)
+    public async Task<HashKVResponse> HashKVAsync(HashKVRequest request)
     {
-        using var view = store.BeginRead();
+        using var view = await BeginVisibleReadAsync();
         var (hash, compactRevision) = Read(() => MvccEngine.HashKV(view, request.Revision));
         var response = new HashKVResponse { Header = new ResponseHeader(), Hash = hash, CompactRevision = compactRevision };
         Stamp(response.Header, view.Meta.CurrentRevision);

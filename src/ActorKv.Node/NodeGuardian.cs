@@ -45,7 +45,7 @@ public sealed class NodeGuardian : ReceiveActor
         public static readonly GetLog Instance = new();
     }
 
-    public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus)
+    public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus, ApplyVisibility visibility)
     {
         MvccMeta meta;
         using (var view = store.BeginRead())
@@ -54,10 +54,10 @@ public sealed class NodeGuardian : ReceiveActor
         }
 
         var logName = settings.Cluster.Replicated ? "raft" : "log";
-        var leases = Context.ActorOf(LeaseSweeper.Props(store, logName, settings.Cluster.NodeId, settings.Leases), "leases");
-        var watchHub = Context.ActorOf(WatchHub.Props(store, settings.Watch.ProgressNotifyInterval, settings.Watch.SyncInterval, StorageDispatcher), "watch");
+        var leases = Context.ActorOf(LeaseSweeper.Props(store, visibility, logName, settings.Cluster.NodeId, settings.Leases), "leases");
+        var watchHub = Context.ActorOf(WatchHub.Props(store, visibility, settings.Watch.ProgressNotifyInterval, settings.Watch.SyncInterval, StorageDispatcher), "watch");
         var apply = Context.ActorOf(
-            ApplyActor.Props(store, engine, waiters, usage, leases, watchHub, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, StorageDispatcher),
+            ApplyActor.Props(store, engine, waiters, usage, leases, watchHub, settings.BatchLimit, settings.BatchInterval, settings.CompactionBatchKeys, settings.Cluster.SnapshotTimeout, visibility, settings.Cluster.Replicated ? settings.ApplyCommitInterval : TimeSpan.Zero, StorageDispatcher),
             "apply");
         IActorRef log;
         if (settings.Cluster.Replicated)
@@ -83,6 +83,6 @@ public sealed class NodeGuardian : ReceiveActor
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: 10, withinTimeRange: TimeSpan.FromMinutes(1), localOnlyDecider: _ => Directive.Restart);
 
-    public static Props Props(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus) =>
-        Akka.Actor.Props.Create(() => new NodeGuardian(settings, store, engine, waiters, usage, raftStatus));
+    public static Props Props(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus, ApplyVisibility visibility) =>
+        Akka.Actor.Props.Create(() => new NodeGuardian(settings, store, engine, waiters, usage, raftStatus, visibility));
 }

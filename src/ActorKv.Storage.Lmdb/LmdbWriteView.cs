@@ -9,13 +9,23 @@ namespace ActorKv.Storage.Lmdb;
 /// </summary>
 public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
 {
+    private readonly StoreDatabases databases;
     private bool metaChanged;
     private bool committed;
 
     internal LmdbWriteView(LightningTransaction txn, StoreDatabases databases)
         : base(txn, databases)
     {
+        this.databases = databases;
     }
+
+    /// <summary>
+    /// A transaction nested in this one (LMDB's child transaction): it sees this one's writes;
+    /// its <see cref="Commit"/> hands its own to this one (no disk I/O), its disposal without
+    /// commit discards only them. Use it on this view's thread, and dispose it before this view
+    /// is committed or disposed.
+    /// </summary>
+    public LmdbWriteView BeginNested() => new(Txn.BeginTransaction(), databases);
 
     public void WriteVersion(KeyValueEntry entry, Revision revision, bool tombstone)
     {
@@ -72,7 +82,10 @@ public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
         metaChanged = true;
     }
 
-    /// <summary>Makes everything written durable (fsync unless the store was opened without it).</summary>
+    /// <summary>
+    /// Makes everything written durable (fsync unless the store was opened without it); for a
+    /// nested view, hands it to the enclosing transaction.
+    /// </summary>
     public void Commit()
     {
         if (metaChanged)

@@ -1,4 +1,5 @@
 using ActorKv.Compat.Tests.Fixtures;
+using ActorKv.Node;
 using ActorKv.Node.Chaos;
 using ActorKv.Node.Raft;
 using Akka.Actor;
@@ -56,7 +57,8 @@ public sealed class InProcessClusterTests
 
         await cramped.Server.Node.System.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(30));
         var reason = CoordinatedShutdown.Get(cramped.Server.Node.System).ShutdownReason;
-        Assert.IsType<RaftActor.WalFailed>(reason);
+        Assert.IsType<StorageFailed>(reason);
+        Assert.Contains("the Raft WAL failed", reason.ToString());
         await cluster.StopMemberAsync(3);
         await cluster.PutAsync("after", "2", TimeSpan.FromSeconds(30));
     }

@@ -36,7 +36,7 @@ public sealed class ApplyActorTests : TestKit, IDisposable
     public async Task Entries_arriving_together_commit_together_and_every_waiter_gets_its_revision()
     {
         const int entries = 200;
-        var apply = Sys.ActorOf(ApplyActor.Props(store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), dispatcher: "akka.actor.default-dispatcher"));
+        var apply = Sys.ActorOf(ApplyActor.Props(store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), new ApplyVisibility(), commitInterval: TimeSpan.Zero, dispatcher: "akka.actor.default-dispatcher"));
         var completions = new List<Task<IMessage>>();
         var commitsBefore = store.LastTransactionId;
         for (ulong index = 1; index <= entries; index++)
@@ -62,7 +62,7 @@ public sealed class ApplyActorTests : TestKit, IDisposable
     [Fact]
     public async Task A_refused_entry_fails_alone_and_its_neighbours_apply()
     {
-        var apply = Sys.ActorOf(ApplyActor.Props(store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), dispatcher: "akka.actor.default-dispatcher"));
+        var apply = Sys.ActorOf(ApplyActor.Props(store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), new ApplyVisibility(), commitInterval: TimeSpan.Zero, dispatcher: "akka.actor.default-dispatcher"));
         var good = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var refused = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var first = Put(1, "a");

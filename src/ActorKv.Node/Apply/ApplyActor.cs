@@ -21,9 +21,12 @@ namespace ActorKv.Node.Apply;
 /// <summary>
 /// Applies committed log entries to the MVCC store. Group commit: entries that arrive while a
 /// batch is being made durable wait in the mailbox and form the next batch, so one fsync serves
-/// many clients. Each batch's data and applied index go in ONE LMDB transaction, so replaying
-/// the log after a crash is idempotent. Runs on its own pinned thread: every commit blocks.
-/// Physical compaction runs here too, in bounded steps between batches.
+/// many clients. Each batch's data and applied index go in one LMDB transaction, so replaying
+/// the log after a crash is idempotent. On a Raft member the transaction stays open across
+/// batches, each batch in a nested transaction of it, and commits once the commit interval has
+/// passed or a reader needs it (see <see cref="ApplyVisibility"/>); a single node commits every
+/// batch before answering it, its store being its only durable record. Runs on its own pinned
+/// thread: every commit blocks. Physical compaction runs here too, in bounded steps between batches.
 /// </summary>
 public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
@@ -41,6 +44,27 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     private readonly List<LogProtocol.LogEntry> pending = [];
     private bool flushScheduled;
+
+    private readonly ApplyVisibility visibility;
+
+    /// <summary>How long applied batches may wait in the open transaction; zero: each commits at once.</summary>
+    private readonly TimeSpan commitInterval;
+
+    /// <summary>The write transaction applied batches wait in until it commits; null when none is open.</summary>
+    private LmdbWriteView? open;
+
+    /// <summary>What the batches applied since the last commit did; published when they commit.</summary>
+    private BatchEffects uncommitted = new();
+
+    /// <summary>The applied index of the last commit, and the applied index known to be on disk.</summary>
+    private ulong committedIndex;
+
+    private ulong durableIndex;
+
+    /// <summary>Readers waiting for a commit (<see cref="ApplyVisibility.WaitVisibleAsync"/>).</summary>
+    private readonly List<ApplyProtocol.MakeVisible> visibilityWaiters = [];
+
+    private bool DefersCommits => commitInterval > TimeSpan.Zero;
 
     /// <summary>The highest index applied or queued for the next batch.</summary>
     private ulong lastQueued;
@@ -68,8 +92,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// <summary>physical=true compactions answer only when their history is gone.</summary>
     private readonly List<(long Revision, ulong Id, CompactionResponse Response)> physicalCompactionWaiters = [];
 
-    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, IActorRef watchHub, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout)
+    public ApplyActor(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, IActorRef watchHub, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, ApplyVisibility visibility, TimeSpan commitInterval)
     {
+        this.visibility = visibility;
+        this.commitInterval = commitInterval;
         this.leases = leases;
         this.watchHub = watchHub;
         this.snapshotTimeout = snapshotTimeout;
@@ -83,8 +109,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Applying();
     }
 
-    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, IActorRef watchHub, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, leases, watchHub, batchLimit, batchInterval, compactionBatchKeys, snapshotTimeout))
+    /// <summary>A commit interval of zero (a single node) commits every batch before answering it: see <see cref="ApplyVisibility"/>.</summary>
+    public static Props Props(LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef leases, IActorRef watchHub, int batchLimit, TimeSpan batchInterval, int compactionBatchKeys, TimeSpan snapshotTimeout, ApplyVisibility visibility, TimeSpan commitInterval, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new ApplyActor(store, engine, waiters, usage, leases, watchHub, batchLimit, batchInterval, compactionBatchKeys, snapshotTimeout, visibility, commitInterval))
             .WithDispatcher(dispatcher);
 
     private void Applying()
@@ -96,6 +123,17 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             Enqueue(committed.Entries);
         });
         Receive<ApplyProtocol.FlushTick>(_ => Flush());
+        Receive<ApplyProtocol.CommitTick>(_ => CommitOpen());
+        Receive<ApplyProtocol.MakeVisible>(request =>
+        {
+            visibilityWaiters.Add(request);
+            if (visibility.Visible < request.Index && open is not null)
+            {
+                CommitOpen();
+            }
+
+            CompleteVisibilityWaiters();
+        });
         Receive<ApplyProtocol.CompactionTick>(_ => StepCompaction());
         Receive<ApplyProtocol.InstallSnapshotChunk>(InstallChunk);
     }
@@ -125,6 +163,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             if (chunk.Sequence == 0)
             {
                 AbortInstall();
+                // The import needs the writer, and compares with what is applied.
+                CommitOpen();
                 ulong applied;
                 using (var view = store.BeginRead())
                 {
@@ -193,6 +233,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
         logger.Info("Installed the snapshot at index {0} from member {1:x}: revision {2}", meta.AppliedIndex, last.From, meta.CurrentRevision);
         lastQueued = Math.Max(lastQueued, meta.AppliedIndex);
+        committedIndex = Math.Max(committedIndex, meta.AppliedIndex);
+        durableIndex = Math.Max(durableIndex, meta.AppliedIndex);
+        visibility.PublishVisible(meta.AppliedIndex);
+        CompleteVisibilityWaiters();
         PublishUsage();
         compactionResumeKey = null;
         if (meta.CompactionPending)
@@ -225,17 +269,27 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     protected override void PostStop()
     {
+        // Batches not committed are lost here: the log hands them again (PostRestart), or
+        // replays them at the next start.
+        open?.Dispose();
+        open = null;
         install?.Import.Dispose();
         base.PostStop();
     }
 
     protected override void PreStart()
     {
+        // After a restart of this actor the last commit may not be on disk yet (no meta sync):
+        // what is called durable must be.
+        store.Sync();
         using var view = store.BeginRead();
         membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
         alarms = AlarmRecord.Read(view);
         usage.UpdateAlarms(alarms);
         lastQueued = view.Meta.AppliedIndex;
+        committedIndex = durableIndex = view.Meta.AppliedIndex;
+        visibility.Attach(Self);
+        visibility.PublishVisible(committedIndex);
         if (view.Meta.CompactionPending)
         {
             // A compaction was cut short by a stop or crash: finish it.
@@ -323,12 +377,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         pending.RemoveRange(0, count);
         if (batch.Count > 0)
         {
-            var effects = new BatchEffects();
-            var outcomes = ApplyBatch(batch, effects);
-            var membershipChanges = effects.MembershipChanges;
-            // Watchers see the batch once it is durable, and only what was committed.
-            watchHub.Tell(new WatchProtocol.Applied(effects.Events, effects.Revision));
-            PublishUsage();
+            var outcomes = ApplyBatch(batch, uncommitted);
+            uncommitted.LastIndex = batch[^1].Index;
+            uncommitted.Entries += batch.Count;
+            visibility.PublishAnswered(batch[^1].Index);
             foreach (var outcome in outcomes)
             {
                 // The sweepers learn of leases as they are applied, on every member.
@@ -343,12 +395,19 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             }
 
             Answer(outcomes);
-            foreach (var change in membershipChanges)
+            if (MustCommitNow())
             {
-                log.Tell(change);
+                CommitOpen();
             }
-
-            log.Tell(new RaftProtocol.Applied(batch[^1].Index, effects.DurableIndex));
+            else
+            {
+                // Reads waiting for this index may go on; they wait for visibility next.
+                log.Tell(new RaftProtocol.Applied(batch[^1].Index, durableIndex));
+                if (!Timers.IsTimerActive(ApplyProtocol.CommitTick.Instance))
+                {
+                    Timers.StartSingleTimer(ApplyProtocol.CommitTick.Instance, ApplyProtocol.CommitTick.Instance, commitInterval);
+                }
+            }
         }
 
         if (pending.Count > 0)
@@ -358,95 +417,189 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     }
 
     /// <summary>
+    /// A single node commits every batch (it has no other durable record); a Raft member when a
+    /// reader waits, a membership change must reach Raft, watchers wait for events, or the open
+    /// transaction holds a batch limit of entries.
+    /// </summary>
+    private bool MustCommitNow() =>
+        !DefersCommits
+        || visibilityWaiters.Count > 0
+        || uncommitted.MembershipChanges.Count > 0
+        || (uncommitted.Events.Count > 0 && visibility.HasWatchers)
+        || uncommitted.Entries >= batchLimit;
+
+    /// <summary>
+    /// Commits the open transaction (if any: a single node's batches committed as they were
+    /// applied) and publishes what its batches did: events to the watchers, membership changes
+    /// and the applied index to the log, visibility to the readers.
+    /// </summary>
+    private void CommitOpen()
+    {
+        Timers.Cancel(ApplyProtocol.CommitTick.Instance);
+        if (open is { } transaction)
+        {
+            open = null;
+            try
+            {
+                CrashPoints.Reached(CrashPoints.ApplyBeforeCommit);
+                transaction.Commit();
+                CrashPoints.Reached(CrashPoints.ApplyAfterCommit);
+            }
+            catch (Exception error)
+            {
+                // Its writes were answered; only the Raft log holds them now, and a restart
+                // replays them from there.
+                StorageFailed.ShutDownNode(Context, logger, error, $"committing the entries applied up to index {uncommitted.LastIndex} failed");
+                Become(Failed);
+                return;
+            }
+            finally
+            {
+                transaction.Dispose();
+            }
+        }
+
+        var effects = uncommitted;
+        uncommitted = new BatchEffects();
+        if (effects.LastIndex == 0)
+        {
+            CompleteVisibilityWaiters();
+            return;
+        }
+
+        // Without meta sync this commit's sync carries every earlier commit to disk, itself not
+        // yet (see LmdbStoreOptions.SyncMeta).
+        durableIndex = store.Options.SyncMeta ? effects.LastIndex : committedIndex;
+        committedIndex = effects.LastIndex;
+        // Watchers see batches once they are committed, and only what was committed.
+        watchHub.Tell(new WatchProtocol.Applied(effects.Events, effects.Revision));
+        PublishUsage();
+        foreach (var change in effects.MembershipChanges)
+        {
+            log.Tell(change);
+        }
+
+        log.Tell(new RaftProtocol.Applied(effects.LastIndex, durableIndex));
+        visibility.PublishVisible(effects.LastIndex);
+        CompleteVisibilityWaiters();
+    }
+
+    private void CompleteVisibilityWaiters()
+    {
+        var visible = visibility.Visible;
+        visibilityWaiters.RemoveAll(waiter =>
+        {
+            if (waiter.Index > visible)
+            {
+                return false;
+            }
+
+            waiter.Completion.TrySetResult();
+            return true;
+        });
+    }
+
+    /// <summary>A commit of answered writes failed and the node shuts down: nothing more is applied.</summary>
+    private void Failed() => ReceiveAny(_ => { });
+
+    /// <summary>
     /// What applying one entry produced for its proposer: a response, or the error to answer with;
     /// and the lease it revoked, if any, for the sweepers (etcd's response does not name it).
     /// </summary>
     private readonly record struct Outcome(ulong Proposer, ulong Id, IMessage? Response, RpcException? Error, long RevokedLease = 0);
 
-    /// <summary>What a committed batch did besides answering its proposers.</summary>
+    /// <summary>What applied batches did besides answering their proposers, until they commit.</summary>
     private sealed class BatchEffects
     {
+        /// <summary>The last log index applied.</summary>
+        public ulong LastIndex { get; set; }
+
+        /// <summary>Log entries applied (answered or not).</summary>
+        public int Entries { get; set; }
+
         public List<RaftProtocol.MembershipApplied> MembershipChanges { get; } = [];
 
         public List<MvccEvent> Events { get; } = [];
 
-        /// <summary>The store's revision after the batch.</summary>
+        /// <summary>The store's revision after the batches.</summary>
         public long Revision { get; set; }
-
-        /// <summary>The applied index the store holds durably once the batch has committed.</summary>
-        public ulong DurableIndex { get; set; }
     }
 
     /// <summary>
-    /// Applies a batch in one transaction. Its membership changes and events are added to
-    /// <paramref name="effects"/> once the transaction has committed.
+    /// Applies a batch in one transaction: a nested one of the open transaction on a Raft
+    /// member, else a transaction committed here. Its membership changes and events are added to
+    /// <paramref name="effects"/> once it has committed (into the open one).
     /// </summary>
     private List<Outcome> ApplyBatch(List<LogProtocol.LogEntry> batch, BatchEffects effects)
     {
+        LmdbWriteView? view = null;
         try
         {
-            List<Outcome> outcomes;
             var compacted = false;
             var membershipAfter = membership;
             var changes = new List<RaftProtocol.MembershipApplied>();
             var events = new List<MvccEvent>();
-            long revisionAfter;
-            ulong durableIndex;
-            using (var view = store.BeginWrite())
+            open ??= store.BeginWrite();
+            view = DefersCommits ? open.BeginNested() : open;
+            var outcomes = new List<Outcome>(batch.Count);
+            foreach (var entry in batch)
             {
-                // This commit's sync carries every earlier commit to disk; itself only with its
-                // meta page synced too (see LmdbStoreOptions.SyncMeta).
-                durableIndex = view.Meta.AppliedIndex;
-                outcomes = new List<Outcome>(batch.Count);
-                foreach (var entry in batch)
+                // Entries at or below the applied index are already in the store (a replay
+                // after a restart): applying them again would change it twice.
+                if (entry.Index <= view.Meta.AppliedIndex)
                 {
-                    // Entries at or below the applied index are already in the store (a replay
-                    // after a restart): applying them again would change it twice.
-                    if (entry.Index <= view.Meta.AppliedIndex)
-                    {
-                        continue;
-                    }
-
-                    if (entry.Request is { } request)
-                    {
-                        outcomes.Add(ApplyEntry(view, request, events, ref compacted));
-                    }
-                    else if (entry.Membership is { } change)
-                    {
-                        var refused = membershipAfter.Validate(change);
-                        if (refused is null)
-                        {
-                            membershipAfter = membershipAfter.Apply(change);
-                            membershipAfter.Write(view);
-                        }
-                        else
-                        {
-                            logger.Info("Membership change {0} of member {1:x} at index {2} refused: {3}", change.Kind, change.Member?.Id ?? 0, entry.Index, refused.Status.Detail);
-                        }
-
-                        changes.Add(new RaftProtocol.MembershipApplied(entry.Index, refused is null ? ClusterMembership.ToConfChange(change) : null, membershipAfter));
-                        outcomes.Add(new Outcome(change.Proposer, change.RequestId, refused is null ? membershipAfter.ToProto() : null, refused));
-                    }
+                    continue;
                 }
 
-                var last = batch[^1];
-                if (last.Index > view.Meta.AppliedIndex)
+                if (entry.Request is { } request)
                 {
-                    view.WriteMeta(view.Meta with { AppliedIndex = last.Index, AppliedTerm = last.Term });
+                    outcomes.Add(ApplyEntry(view, request, events, ref compacted));
                 }
+                else if (entry.Membership is { } change)
+                {
+                    var refused = membershipAfter.Validate(change);
+                    if (refused is null)
+                    {
+                        membershipAfter = membershipAfter.Apply(change);
+                        membershipAfter.Write(view);
+                    }
+                    else
+                    {
+                        logger.Info("Membership change {0} of member {1:x} at index {2} refused: {3}", change.Kind, change.Member?.Id ?? 0, entry.Index, refused.Status.Detail);
+                    }
 
-                revisionAfter = view.Meta.CurrentRevision;
+                    changes.Add(new RaftProtocol.MembershipApplied(entry.Index, refused is null ? ClusterMembership.ToConfChange(change) : null, membershipAfter));
+                    outcomes.Add(new Outcome(change.Proposer, change.RequestId, refused is null ? membershipAfter.ToProto() : null, refused));
+                }
+            }
+
+            var last = batch[^1];
+            if (last.Index > view.Meta.AppliedIndex)
+            {
+                view.WriteMeta(view.Meta with { AppliedIndex = last.Index, AppliedTerm = last.Term });
+            }
+
+            var revisionAfter = view.Meta.CurrentRevision;
+            if (DefersCommits)
+            {
+                // Into the open transaction, which CommitOpen makes durable.
+                view.Commit();
+            }
+            else
+            {
+                open = null;
                 CrashPoints.Reached(CrashPoints.ApplyBeforeCommit);
                 view.Commit();
                 CrashPoints.Reached(CrashPoints.ApplyAfterCommit);
             }
 
+            view.Dispose();
+            view = null;
             membership = membershipAfter;
             usage.UpdateAlarms(alarms);
             effects.MembershipChanges.AddRange(changes);
             effects.Events.AddRange(events);
             effects.Revision = revisionAfter;
-            effects.DurableIndex = store.Options.SyncMeta ? batch[^1].Index : durableIndex;
             if (compacted)
             {
                 StartCompaction();
@@ -458,23 +611,42 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             // Nothing of the batch was committed. Apply the entries one by one, so that only the
             // entry that cannot be applied fails.
+            DiscardBatch(view);
             ReloadAlarms();
             logger.Warning(error, "A batch of {0} entries failed to commit; applying them one at a time", batch.Count);
             return batch.SelectMany(entry => ApplyBatch([entry], effects)).ToList();
         }
         catch (StorageFullException error)
         {
+            DiscardBatch(view);
             ReloadAlarms();
             logger.Error(error, "Entry {0} does not fit in the store", batch[0].Index);
             return batch[0].Request is { } full ? [new Outcome(full.Proposer, full.Id, null, EtcdErrors.NoSpace)] : [];
         }
         catch (Exception error)
         {
+            DiscardBatch(view);
             ReloadAlarms();
             logger.Error(error, "Entry {0} failed to apply", batch[0].Index);
             var failure = new RpcException(new Status(StatusCode.Internal, "actorkv: failed to apply the request: " + error.Message));
             return batch[0].Request is { } failed ? [new Outcome(failed.Proposer, failed.Id, null, failure)] : [];
         }
+    }
+
+    /// <summary>Discards a batch's transaction that failed (the open one too on a single node, where they are one).</summary>
+    private void DiscardBatch(LmdbWriteView? view)
+    {
+        if (view is null)
+        {
+            return;
+        }
+
+        if (ReferenceEquals(view, open))
+        {
+            open = null;
+        }
+
+        view.Dispose();
     }
 
     /// <summary>
@@ -592,6 +764,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             return;
         }
 
+        // The step needs the writer.
+        CommitOpen();
         long physicallyCompacted;
         using (var view = store.BeginWrite())
         {
@@ -627,6 +801,12 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     private void ReloadAlarms()
     {
+        if (open is not null)
+        {
+            alarms = AlarmRecord.Read(open);
+            return;
+        }
+
         using var view = store.BeginRead();
         alarms = AlarmRecord.Read(view);
     }

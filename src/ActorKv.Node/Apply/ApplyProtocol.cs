@@ -11,6 +11,15 @@ public static class ApplyProtocol
         public static readonly FlushTick Instance = new();
     }
 
+    /// <summary>Commit the open transaction: the commit interval has passed.</summary>
+    public sealed record CommitTick
+    {
+        public static readonly CommitTick Instance = new();
+    }
+
+    /// <summary>A reader waits until every write up to <paramref name="Index"/> is visible (see <see cref="ApplyVisibility"/>).</summary>
+    public sealed record MakeVisible(ulong Index, TaskCompletionSource Completion);
+
     /// <summary>The log has not answered a restarted apply actor: ask again.</summary>
     public sealed record RedeliveryTimeout
     {

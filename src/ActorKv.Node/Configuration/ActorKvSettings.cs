@@ -18,6 +18,7 @@ public sealed record ActorKvSettings(
     bool Fsync,
     TimeSpan BatchInterval,
     int BatchLimit,
+    TimeSpan ApplyCommitInterval,
     int MaxReaders,
     int CompactionBatchKeys,
     ClusterSettings Cluster,
@@ -75,6 +76,7 @@ public sealed record ActorKvSettings(
             Fsync: root.GetBoolean("storage.fsync"),
             BatchInterval: root.GetTimeSpan("storage.batch-interval"),
             BatchLimit: root.GetInt("storage.batch-limit"),
+            ApplyCommitInterval: root.GetTimeSpan("storage.apply-commit-interval"),
             MaxReaders: root.GetInt("storage.max-readers"),
             CompactionBatchKeys: root.GetInt("storage.compaction-batch-keys"),
             Cluster: cluster,
@@ -135,6 +137,11 @@ public sealed record ActorKvSettings(
         if (BatchInterval < TimeSpan.Zero)
         {
             throw new ConfigurationException("actorkv.storage.batch-interval must not be negative");
+        }
+
+        if (ApplyCommitInterval < TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorkv.storage.apply-commit-interval must not be negative");
         }
     }
 

@@ -30,6 +30,12 @@ public static class LeaseProtocol
         public static readonly LeadershipQuery Instance = new();
     }
 
+    /// <summary>
+    /// What a promotion waited for is done: every lease applied on this member is visible in
+    /// the store (or, when <paramref name="Visible"/> is false, the wait gave up).
+    /// </summary>
+    public sealed record PromoteReady(object Promotion, bool Visible);
+
     /// <summary>Look for expired leases.</summary>
     public sealed record SweepTick
     {

@@ -1,3 +1,4 @@
+using ActorKv.Node.Apply;
 using ActorKv.Node.Log;
 using ActorKv.Protocol;
 using ActorKv.Protocol.Lease;
@@ -18,9 +19,13 @@ namespace ActorKv.Node.Leases;
 /// again (etcd's Promote), so a leader's death never expires leases en masse. Keep-alives and
 /// time-to-live questions are answered by the leader; other members forward them.
 /// </summary>
-public sealed class LeaseSweeper : ReceiveActor, IWithTimers
+public sealed class LeaseSweeper : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
+    /// <summary>How long a promotion waits for the store to show every applied lease before it reads it anyway.</summary>
+    private static readonly TimeSpan PromoteVisibilityWait = TimeSpan.FromSeconds(10);
+
     private readonly LmdbMvccStore store;
+    private readonly ApplyVisibility visibility;
     private readonly ActorSelection log;
     private readonly ulong memberId;
     private readonly LeaseSettings settings;
@@ -38,14 +43,22 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers
     private bool leading;
     private string? leaderSweeperPath;
 
+    /// <summary>The promotion under way (its wait for visibility), or null.</summary>
+    private object? promotion;
+
     /// <summary>Proposals (revokes) go to the sibling named <paramref name="logName"/>: the Raft actor or the single-node log.</summary>
-    public LeaseSweeper(LmdbMvccStore store, string logName, ulong memberId, LeaseSettings settings)
+    public LeaseSweeper(LmdbMvccStore store, ApplyVisibility visibility, string logName, ulong memberId, LeaseSettings settings)
     {
         this.store = store;
+        this.visibility = visibility;
         log = Context.ActorSelection("../" + logName);
         this.memberId = memberId;
         this.settings = settings;
+        Serving();
+    }
 
+    private void Serving()
+    {
         Receive<LeaseProtocol.Granted>(granted =>
         {
             if (leading)
@@ -62,7 +75,7 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers
         {
             if (leading)
             {
-                Promote();
+                BeginPromote();
             }
         });
         Receive<LeaseProtocol.LeadershipChanged>(changed =>
@@ -71,7 +84,7 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers
             if (changed.IsLeader && !leading)
             {
                 leading = true;
-                Promote();
+                BeginPromote();
             }
             else if (!changed.IsLeader && leading)
             {
@@ -107,20 +120,51 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers
                 TTL = Math.Max(0, (lease.ExpiresAt - Now) / 1000),
                 GrantedTTL = lease.Ttl,
             };
-            if (request.Keys)
+            if (!request.Keys)
             {
-                using var view = store.BeginRead();
-                response.Keys.AddRange(view.ReadLeaseKeys(request.ID).Select(Google.Protobuf.ByteString.CopyFrom));
+                return response;
             }
 
-            return response;
+            WithKeysWhenVisible(response).PipeTo(Sender);
+            return null;
         }));
+        // A promotion given up for a newer one.
+        Receive<LeaseProtocol.PromoteReady>(_ => { });
+    }
+
+    /// <summary>Until the promotion's wait is over, everything else waits too.</summary>
+    private void Promoting()
+    {
+        Receive<LeaseProtocol.PromoteReady>(ready => ReferenceEquals(ready.Promotion, promotion), ready =>
+        {
+            if (!ready.Visible)
+            {
+                logger.Warning("Leading: the store did not show every applied lease within {0}; reading it as it is", PromoteVisibilityWait);
+            }
+
+            promotion = null;
+            Promote();
+            Become(Serving);
+            Stash.UnstashAll();
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    /// <summary>The lease's keys, read once every write answered so far is visible (a key attached just before must be there).</summary>
+    private async Task<LeaseTimeToLiveResponse> WithKeysWhenVisible(LeaseTimeToLiveResponse response)
+    {
+        await visibility.WaitVisibleAsync();
+        using var view = store.BeginRead();
+        response.Keys.AddRange(view.ReadLeaseKeys(response.ID).Select(Google.Protobuf.ByteString.CopyFrom));
+        return response;
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(LmdbMvccStore store, string logName, ulong memberId, LeaseSettings settings) =>
-        Akka.Actor.Props.Create(() => new LeaseSweeper(store, logName, memberId, settings));
+    public IStash Stash { get; set; } = null!;
+
+    public static Props Props(LmdbMvccStore store, ApplyVisibility visibility, string logName, ulong memberId, LeaseSettings settings) =>
+        Akka.Actor.Props.Create(() => new LeaseSweeper(store, visibility, logName, memberId, settings));
 
     /// <summary>A member's sweeper, beside its Raft actor.</summary>
     public static string PathBeside(string raftActorPath) => raftActorPath[..raftActorPath.LastIndexOf('/')] + "/leases";
@@ -141,12 +185,18 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers
 
     private long Now => clock.ElapsedMilliseconds;
 
-    /// <summary>Answers on the leader; elsewhere forwards to the leader's sweeper, keeping the asker.</summary>
-    private void Lead(object request, Func<object> answer)
+    /// <summary>
+    /// Answers on the leader (an answer of null is sent later by whoever made it); elsewhere
+    /// forwards to the leader's sweeper, keeping the asker.
+    /// </summary>
+    private void Lead(object request, Func<object?> answer)
     {
         if (leading)
         {
-            Sender.Tell(answer());
+            if (answer() is { } answered)
+            {
+                Sender.Tell(answered);
+            }
         }
         else if (leaderSweeperPath is not null && Sender.Path.Address.HasLocalScope)
         {
@@ -158,6 +208,22 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers
             var error = leaderSweeperPath is null ? EtcdErrors.NoLeader : EtcdErrors.NotLeader;
             Sender.Tell(new LeaseRefused { Code = (int)error.StatusCode, Message = error.Status.Detail });
         }
+    }
+
+    /// <summary>
+    /// This member leads now, or its store was replaced. Leases applied here may still wait in
+    /// the store's open transaction (see <see cref="ApplyVisibility"/>): once they are visible,
+    /// <see cref="Promote"/> reads them all.
+    /// </summary>
+    private void BeginPromote()
+    {
+        var current = new object();
+        promotion = current;
+        visibility.WaitVisibleAsync()
+            .WaitAsync(PromoteVisibilityWait)
+            .ContinueWith(wait => new LeaseProtocol.PromoteReady(current, wait.IsCompletedSuccessfully), TaskScheduler.Default)
+            .PipeTo(Self);
+        Become(Promoting);
     }
 
     /// <summary>This member leads now: every lease in the store starts a full TTL.</summary>

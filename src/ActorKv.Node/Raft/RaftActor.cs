@@ -256,14 +256,6 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    /// <summary>Why a node shut itself down: its Raft WAL could not be written or read.</summary>
-    public sealed class WalFailed(string detail) : CoordinatedShutdown.Reason
-    {
-        public override int ExitCode => 1;
-
-        public override string ToString() => $"the Raft WAL failed: {detail}";
-    }
-
     // Akka stops a persistent actor whose write failed or whose recovery failed; the member would
     // then serve reads on with no Raft, its writes timing out for good. Its log in memory may be
     // ahead of the disk, so it must not go on either: as etcd exits when it cannot save to its
@@ -277,12 +269,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     protected override void OnRecoveryFailure(Exception reason, object? message = null) =>
         ShutDownNode(reason, "reading it back failed");
 
-    private void ShutDownNode(Exception cause, string what)
-    {
-        var reason = new WalFailed($"{what}: {cause.Message}");
-        log.Error(cause, "Raft node {0}: {1}; the node shuts down", cluster.NodeId, reason);
-        CoordinatedShutdown.Get(Context.System).Run(reason);
-    }
+    private void ShutDownNode(Exception cause, string what) =>
+        StorageFailed.ShutDownNode(Context, log, cause, $"Raft node {cluster.NodeId}: the Raft WAL failed: {what}");
 
     public override string PersistenceId => $"raft-{cluster.NodeId}";
 

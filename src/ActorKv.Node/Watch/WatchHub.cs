@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ActorKv.Mvcc;
+using ActorKv.Node.Apply;
 using ActorKv.Node.Mapping;
 using ActorKv.Storage.Lmdb;
 using Akka.Actor;
@@ -43,15 +44,17 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
     }
 
     private readonly LmdbMvccStore store;
+    private readonly ApplyVisibility visibility;
     private readonly TimeSpan syncInterval;
     private readonly ILoggingAdapter log = Context.GetLogger();
     private readonly Dictionary<(IActorRef Stream, long Id), Watcher> watchers = [];
     private readonly Dictionary<IActorRef, List<WatchProtocol.Deliver>> outgoing = [];
     private long revision;
 
-    public WatchHub(LmdbMvccStore store, TimeSpan progressNotifyInterval, TimeSpan syncInterval)
+    public WatchHub(LmdbMvccStore store, ApplyVisibility visibility, TimeSpan progressNotifyInterval, TimeSpan syncInterval)
     {
         this.store = store;
+        this.visibility = visibility;
         this.syncInterval = syncInterval;
         using (var view = store.BeginRead())
         {
@@ -117,15 +120,21 @@ public sealed class WatchHub : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <summary>
+    /// After each message: what it queued goes out, and the apply actor learns whether there are
+    /// watchers (their events wait for the batch's commit, so with watchers it commits every batch
+    /// at once: see <see cref="ApplyVisibility"/>).
+    /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
         var handled = base.AroundReceive(receive, message);
         Flush();
+        visibility.SetWatchers(watchers.Count);
         return handled;
     }
 
-    public static Props Props(LmdbMvccStore store, TimeSpan progressNotifyInterval, TimeSpan syncInterval, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new WatchHub(store, progressNotifyInterval, syncInterval)).WithDispatcher(dispatcher);
+    public static Props Props(LmdbMvccStore store, ApplyVisibility visibility, TimeSpan progressNotifyInterval, TimeSpan syncInterval, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new WatchHub(store, visibility, progressNotifyInterval, syncInterval)).WithDispatcher(dispatcher);
 
     private void OnCreate(WatchProtocol.Create create)
     {
