@@ -5,7 +5,7 @@ using BenchmarkDotNet.Attributes;
 
 namespace ActorKv.MicroBenchmarks;
 
-/// <summary>The MVCC engine on LMDB: puts in one batch, point reads, range reads.</summary>
+/// <summary>The MVCC engine on LMDB: puts in one batch or in nested batches, point reads, range reads.</summary>
 [MemoryDiagnoser]
 public class MvccBenchmarks
 {
@@ -56,6 +56,24 @@ public class MvccBenchmarks
         }
 
         view.Commit();
+    }
+
+    /// <summary>
+    /// 100 puts as a Raft member applies them one batch at a time: each in a nested transaction
+    /// of one open transaction, which then commits once (ApplyActor).
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = 100)]
+    public void PutNestedBatchesOf1()
+    {
+        using var open = store.BeginWrite();
+        for (var i = 0; i < 100; i++)
+        {
+            using var batch = open.BeginNested();
+            engine.Put(batch, new PutCommand(Key(Keys + next++), value));
+            batch.Commit();
+        }
+
+        open.Commit();
     }
 
     [Benchmark]
