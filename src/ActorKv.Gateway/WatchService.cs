@@ -20,6 +20,13 @@ public sealed class WatchService(ActorKvNode node) : Watch.WatchBase
         {
             await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken))
             {
+                if (request.CreateRequest is { StartRevision: 0 })
+                {
+                    // A watch from "now" starts after every write this member has answered; the
+                    // hub learns of writes as they commit.
+                    await node.WaitAnsweredWritesVisibleAsync();
+                }
+
                 stream.Tell(new WatchStream.ClientRequest(request));
             }
 

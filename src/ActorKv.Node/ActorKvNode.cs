@@ -138,6 +138,16 @@ public sealed class ActorKvNode : IAsyncDisposable
     /// </summary>
     private async Task<LmdbReadView> BeginVisibleReadAsync()
     {
+        await WaitAnsweredWritesVisibleAsync();
+        return store.BeginRead();
+    }
+
+    /// <summary>
+    /// Completes once every write this member has answered is committed in its store, so that
+    /// reads, and watchers starting "now", come after them.
+    /// </summary>
+    public async Task WaitAnsweredWritesVisibleAsync()
+    {
         try
         {
             await visibility.WaitVisibleAsync().WaitAsync(Settings.RequestTimeout);
@@ -146,8 +156,6 @@ public sealed class ActorKvNode : IAsyncDisposable
         {
             throw EtcdErrors.Timeout;
         }
-
-        return store.BeginRead();
     }
 
     /// <summary>The revision committed in the store (watchers are told of what is committed; a header stamped with it never runs ahead of them).</summary>

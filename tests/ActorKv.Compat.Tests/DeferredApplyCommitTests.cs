@@ -9,8 +9,8 @@ namespace ActorKv.Compat.Tests;
 /// On a Raft member, applied writes are answered before the store commits them (they wait in
 /// its open write transaction; the Raft log holds them durably). These members commit only
 /// when something needs it (the interval is an hour), so each test shows what must force it:
-/// reads, watchers, a new leader's lease tracking, a lease's key list; and that a restart of
-/// every member loses nothing that was answered.
+/// reads, watchers, a watch from "now", a new leader's lease tracking, a lease's key list; and
+/// that a restart of every member loses nothing that was answered.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class DeferredApplyCommitTests
@@ -103,6 +103,28 @@ public sealed class DeferredApplyCommitTests
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
         Assert.Equal("1", watch.ResponseStream.Current.Events.Single().Kv.Value.ToStringUtf8());
+    }
+
+    [Fact]
+    public async Task A_watch_from_now_starts_after_the_writes_answered_before_it()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded);
+        var leader = cluster.Member(await cluster.WaitForLeaderAsync());
+        using var channel = GrpcChannel.ForAddress(leader.Url);
+        var kv = new KV.KVClient(channel);
+        var before = await kv.PutAsync(new PutRequest { Key = Bytes("now"), Value = Bytes("before") }, deadline: DateTime.UtcNow.AddSeconds(10));
+        Assert.True(leader.Server.Node.Visibility.Answered > leader.Server.Node.Visibility.Visible, "the write was committed at once");
+
+        using var watch = new Watch.WatchClient(channel).Watch(deadline: DateTime.UtcNow.AddSeconds(60));
+        await watch.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = Bytes("now") } });
+        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(watch.ResponseStream.Current.Created);
+        Assert.True(watch.ResponseStream.Current.Header.Revision >= before.Header.Revision, $"created at revision {watch.ResponseStream.Current.Header.Revision}, after a put at {before.Header.Revision}");
+
+        await kv.PutAsync(new PutRequest { Key = Bytes("now"), Value = Bytes("after") }, deadline: DateTime.UtcNow.AddSeconds(10));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
+        Assert.Equal("after", watch.ResponseStream.Current.Events.First().Kv.Value.ToStringUtf8());
     }
 
     [Fact]
