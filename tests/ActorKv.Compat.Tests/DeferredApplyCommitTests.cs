@@ -1,6 +1,7 @@
 using ActorKv.Compat.Tests.Fixtures;
 using Etcdserverpb;
 using Google.Protobuf;
+using Grpc.Core;
 using Grpc.Net.Client;
 
 namespace ActorKv.Compat.Tests;
@@ -18,6 +19,24 @@ public sealed class DeferredApplyCommitTests
     private const string CommitOnlyWhenNeeded = "actorkv.storage.apply-commit-interval = 1h";
 
     private static ByteString Bytes(string text) => ByteString.CopyFromUtf8(text);
+
+    /// <summary>Opens a watch stream with one watcher on <paramref name="key"/> from "now"; its current response is the Created one.</summary>
+    private static async Task<AsyncDuplexStreamingCall<WatchRequest, WatchResponse>> WatchFromNowAsync(GrpcChannel channel, string key)
+    {
+        var watch = new Watch.WatchClient(channel).Watch(deadline: DateTime.UtcNow.AddSeconds(60));
+        await watch.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = Bytes(key) } });
+        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(watch.ResponseStream.Current.Created);
+        return watch;
+    }
+
+    /// <summary>The next response's events, waited for at most 20 s.</summary>
+    private static async Task<IReadOnlyList<Mvccpb.Event>> NextEventsAsync(AsyncDuplexStreamingCall<WatchRequest, WatchResponse> watch)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
+        return watch.ResponseStream.Current.Events;
+    }
 
     [Fact]
     public async Task Answered_writes_wait_uncommitted_and_every_kind_of_read_sees_them()
@@ -94,15 +113,10 @@ public sealed class DeferredApplyCommitTests
         await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded);
         var leader = cluster.Member(await cluster.WaitForLeaderAsync());
         using var channel = GrpcChannel.ForAddress(leader.Url);
-        using var watch = new Watch.WatchClient(channel).Watch(deadline: DateTime.UtcNow.AddSeconds(60));
-        await watch.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = Bytes("w") } });
-        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
-        Assert.True(watch.ResponseStream.Current.Created);
+        using var watch = await WatchFromNowAsync(channel, "w");
 
         await new KV.KVClient(channel).PutAsync(new PutRequest { Key = Bytes("w"), Value = Bytes("1") }, deadline: DateTime.UtcNow.AddSeconds(10));
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
-        Assert.Equal("1", watch.ResponseStream.Current.Events.Single().Kv.Value.ToStringUtf8());
+        Assert.Equal("1", (await NextEventsAsync(watch)).Single().Kv.Value.ToStringUtf8());
     }
 
     [Fact]
@@ -115,16 +129,12 @@ public sealed class DeferredApplyCommitTests
         var before = await kv.PutAsync(new PutRequest { Key = Bytes("now"), Value = Bytes("before") }, deadline: DateTime.UtcNow.AddSeconds(10));
         Assert.True(leader.Server.Node.Visibility.Answered > leader.Server.Node.Visibility.Visible, "the write was committed at once");
 
-        using var watch = new Watch.WatchClient(channel).Watch(deadline: DateTime.UtcNow.AddSeconds(60));
-        await watch.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = Bytes("now") } });
-        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
-        Assert.True(watch.ResponseStream.Current.Created);
-        Assert.True(watch.ResponseStream.Current.Header.Revision >= before.Header.Revision, $"created at revision {watch.ResponseStream.Current.Header.Revision}, after a put at {before.Header.Revision}");
+        using var watch = await WatchFromNowAsync(channel, "now");
+        var created = watch.ResponseStream.Current;
+        Assert.True(created.Header.Revision >= before.Header.Revision, $"created at revision {created.Header.Revision}, after a put at {before.Header.Revision}");
 
         await kv.PutAsync(new PutRequest { Key = Bytes("now"), Value = Bytes("after") }, deadline: DateTime.UtcNow.AddSeconds(10));
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        Assert.True(await watch.ResponseStream.MoveNext(timeout.Token));
-        Assert.Equal("after", watch.ResponseStream.Current.Events.First().Kv.Value.ToStringUtf8());
+        Assert.Equal("after", (await NextEventsAsync(watch)).First().Kv.Value.ToStringUtf8());
     }
 
     [Fact]
