@@ -123,7 +123,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             Enqueue(committed.Entries);
         });
         Receive<ApplyProtocol.FlushTick>(_ => Flush());
-        Receive<ApplyProtocol.CommitTick>(_ => CommitOpen());
+        Receive<ApplyProtocol.CommitTick>(_ => { CommitOpen(); });
         Receive<ApplyProtocol.MakeVisible>(request =>
         {
             visibilityWaiters.Add(request);
@@ -164,7 +164,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             {
                 AbortInstall();
                 // The import needs the writer, and compares with what is applied.
-                CommitOpen();
+                if (!CommitOpen())
+                {
+                    return;
+                }
                 ulong applied;
                 using (var view = store.BeginRead())
                 {
@@ -279,9 +282,6 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     protected override void PreStart()
     {
-        // After a restart of this actor the last commit may not be on disk yet (no meta sync):
-        // what is called durable must be.
-        store.Sync();
         using var view = store.BeginRead();
         membership = ClusterMembership.Read(view) ?? ClusterMembership.Empty;
         alarms = AlarmRecord.Read(view);
@@ -306,6 +306,9 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// </summary>
     protected override void PostRestart(Exception reason)
     {
+        // The last commit may not be on disk yet (no meta sync), and PreStart calls what it
+        // finds durable (the store synced itself when it was opened, before the first start).
+        store.Sync();
         base.PostRestart(reason);
         logger.Warning("Apply restarted after {0}: asking the log for the entries after index {1}", reason.GetType().Name, lastQueued);
         Become(AwaitingRedelivery);
@@ -394,13 +397,17 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 }
             }
 
-            Answer(outcomes);
             if (MustCommitNow())
             {
+                // Committed before answered, as a single node always does: whoever reads the
+                // store directly after the answer (the member list after a membership change)
+                // sees the batch without waiting for visibility.
                 CommitOpen();
+                Answer(outcomes);
             }
             else
             {
+                Answer(outcomes);
                 // Reads waiting for this index may go on; they wait for visibility next.
                 log.Tell(new RaftProtocol.Applied(batch[^1].Index, durableIndex));
                 if (!Timers.IsTimerActive(ApplyProtocol.CommitTick.Instance))
@@ -433,7 +440,8 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     /// applied) and publishes what its batches did: events to the watchers, membership changes
     /// and the applied index to the log, visibility to the readers.
     /// </summary>
-    private void CommitOpen()
+    /// <returns>False when the commit failed and the node is shutting down.</returns>
+    private bool CommitOpen()
     {
         Timers.Cancel(ApplyProtocol.CommitTick.Instance);
         if (open is { } transaction)
@@ -451,7 +459,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
                 // replays them from there.
                 StorageFailed.ShutDownNode(Context, logger, error, $"committing the entries applied up to index {uncommitted.LastIndex} failed");
                 Become(Failed);
-                return;
+                return false;
             }
             finally
             {
@@ -464,7 +472,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         if (effects.LastIndex == 0)
         {
             CompleteVisibilityWaiters();
-            return;
+            return true;
         }
 
         // Without meta sync this commit's sync carries every earlier commit to disk, itself not
@@ -482,6 +490,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         log.Tell(new RaftProtocol.Applied(effects.LastIndex, durableIndex));
         visibility.PublishVisible(effects.LastIndex);
         CompleteVisibilityWaiters();
+        return true;
     }
 
     private void CompleteVisibilityWaiters()
@@ -765,7 +774,10 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         }
 
         // The step needs the writer.
-        CommitOpen();
+        if (!CommitOpen())
+        {
+            return;
+        }
         long physicallyCompacted;
         using (var view = store.BeginWrite())
         {
