@@ -92,16 +92,26 @@ public sealed partial class ConcurrencyTests(ITestOutputHelper output)
     public async Task Etcdctl_lock_runs_a_command_while_holding_the_lock_and_a_second_waits_for_it()
     {
         await using var node = await ActorKvInProcess.StartAsync();
-        var held = await Etcdctl.RunAsync(node.Endpoint, ["lock", "job", "--", "sh", "-c", "echo holding"]);
-        Assert.Equal((0, "holding\n"), (held.ExitCode, held.Stdout));
+        var once = await Etcdctl.RunAsync(node.Endpoint, ["lock", "job", "--", "sh", "-c", "echo holding"]);
+        Assert.Equal((0, "holding\n"), (once.ExitCode, once.Stdout));
 
-        // A holder keeps the lock for 2 s; a second etcdctl gets it only after that.
-        var holder = Etcdctl.RunAsync(node.Endpoint, ["lock", "job", "--", "sh", "-c", "sleep 2; echo first"]);
-        await Task.Delay(700);
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        var second = await Etcdctl.RunAsync(node.Endpoint, ["lock", "job", "--", "sh", "-c", "echo second"]);
-        Assert.Equal((0, "second\n"), (second.ExitCode, second.Stdout));
-        Assert.Equal("first\n", (await holder).Stdout);
-        Assert.True(started.Elapsed > TimeSpan.FromSeconds(1), "the second lock did not wait for the first");
+        // The second etcdctl starts only once the first runs its command (holds the lock), so the
+        // order of the two commands' lines is what the lock decides, not how fast etcdctl starts.
+        var directory = TestEnvironment.TempDirectory("lock");
+        try
+        {
+            var held = Path.Combine(directory, "held");
+            var order = Path.Combine(directory, "order");
+            var holder = Etcdctl.RunAsync(node.Endpoint, ["lock", "job", "--", "sh", "-c", $"echo first-start >> {order}; touch {held}; sleep 2; echo first-end >> {order}; echo first"]);
+            await TestEnvironment.WaitUntilAsync(() => Task.FromResult(File.Exists(held) || holder.IsCompleted), TimeSpan.FromSeconds(20), "the first etcdctl holds the lock");
+            var second = await Etcdctl.RunAsync(node.Endpoint, ["lock", "job", "--", "sh", "-c", $"echo second >> {order}; echo second"]);
+            Assert.Equal((0, "second\n"), (second.ExitCode, second.Stdout));
+            Assert.Equal((0, "first\n"), ((await holder).ExitCode, (await holder).Stdout));
+            Assert.Equal("first-start\nfirst-end\nsecond\n", File.ReadAllText(order));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }
