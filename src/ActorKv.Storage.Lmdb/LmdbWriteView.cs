@@ -34,7 +34,10 @@ public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
             throw new ArgumentException($"a key must have 1 to {LmdbMvccStore.MaxKeyBytes} bytes, not {entry.Key.Length}", nameof(entry));
         }
 
-        LmdbErrors.Check(Txn.Put(Revisions, VersionCodec.EncodeRevision(revision), VersionCodec.EncodeRecord(entry), PutOptions.None), "store a version");
+        // Revisions only grow, so each goes at the end of its database: LMDB's append then fills
+        // pages whole instead of splitting them (a failing append means a revision not above the
+        // newest, which must never be written).
+        LmdbErrors.Check(Txn.Put(Revisions, VersionCodec.EncodeRevision(revision), VersionCodec.EncodeRecord(entry), PutOptions.AppendData), "store a version");
         LmdbErrors.Check(Txn.Put(Index, entry.Key, VersionCodec.EncodeIndexEntry(revision, tombstone), PutOptions.None), "index a version");
     }
 

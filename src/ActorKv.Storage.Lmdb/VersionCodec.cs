@@ -9,15 +9,13 @@ namespace ActorKv.Storage.Lmdb;
 /// </summary>
 internal static class VersionCodec
 {
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     /// <summary>main (8) + sub (8).</summary>
     public const int RevisionBytes = 16;
 
     /// <summary>Index duplicate: revision (16) + tombstone flag (1).</summary>
     public const int IndexEntryBytes = RevisionBytes + 1;
-
-    private const int RecordHeaderBytes = 8 + 8 + 8 + 4;
 
     public static void WriteRevision(Span<byte> destination, Revision revision)
     {
@@ -46,30 +44,71 @@ internal static class VersionCodec
     public static IndexEntry DecodeIndexEntry(byte[] key, ReadOnlySpan<byte> source) =>
         new(key, ReadRevision(source), source[RevisionBytes] != 0);
 
-    /// <summary>create (8) version (8) lease (8) key length (4) key value; the mod revision is the record's own key.</summary>
+    /// <summary>
+    /// create, version, lease and key length as unsigned LEB128 varints (as protobuf's), then key
+    /// and value; the mod revision is the record's own key. Varints keep a record close to etcd's
+    /// protobuf KeyValue in size: fixed 8-byte fields cost 22 bytes more for a typical version.
+    /// </summary>
     public static byte[] EncodeRecord(KeyValueEntry entry)
     {
-        var bytes = new byte[RecordHeaderBytes + entry.Key.Length + entry.Value.Length];
+        var headerBytes = VarintBytes((ulong)entry.CreateRevision) + VarintBytes((ulong)entry.Version)
+            + VarintBytes((ulong)entry.Lease) + VarintBytes((ulong)entry.Key.Length);
+        var bytes = new byte[headerBytes + entry.Key.Length + entry.Value.Length];
         var span = bytes.AsSpan();
-        BinaryPrimitives.WriteInt64LittleEndian(span, entry.CreateRevision);
-        BinaryPrimitives.WriteInt64LittleEndian(span[8..], entry.Version);
-        BinaryPrimitives.WriteInt64LittleEndian(span[16..], entry.Lease);
-        BinaryPrimitives.WriteInt32LittleEndian(span[24..], entry.Key.Length);
-        entry.Key.CopyTo(span[RecordHeaderBytes..]);
-        entry.Value.CopyTo(span[(RecordHeaderBytes + entry.Key.Length)..]);
+        var at = WriteVarint(span, (ulong)entry.CreateRevision);
+        at += WriteVarint(span[at..], (ulong)entry.Version);
+        at += WriteVarint(span[at..], (ulong)entry.Lease);
+        at += WriteVarint(span[at..], (ulong)entry.Key.Length);
+        entry.Key.CopyTo(span[at..]);
+        entry.Value.CopyTo(span[(at + entry.Key.Length)..]);
         return bytes;
     }
 
     public static KeyValueEntry DecodeRecord(Revision revision, ReadOnlySpan<byte> source)
     {
-        var keyLength = BinaryPrimitives.ReadInt32LittleEndian(source[24..]);
+        var at = 0;
+        var create = (long)ReadVarint(source, ref at);
+        var version = (long)ReadVarint(source, ref at);
+        var lease = (long)ReadVarint(source, ref at);
+        var keyLength = checked((int)ReadVarint(source, ref at));
         return new KeyValueEntry(
-            Key: source.Slice(RecordHeaderBytes, keyLength).ToArray(),
-            CreateRevision: BinaryPrimitives.ReadInt64LittleEndian(source),
+            Key: source.Slice(at, keyLength).ToArray(),
+            CreateRevision: create,
             ModRevision: revision.Main,
-            Version: BinaryPrimitives.ReadInt64LittleEndian(source[8..]),
-            Value: source[(RecordHeaderBytes + keyLength)..].ToArray(),
-            Lease: BinaryPrimitives.ReadInt64LittleEndian(source[16..]));
+            Version: version,
+            Value: source[(at + keyLength)..].ToArray(),
+            Lease: lease);
+    }
+
+    private static int VarintBytes(ulong value) => value == 0 ? 1 : (63 - System.Numerics.BitOperations.LeadingZeroCount(value) + 7) / 7;
+
+    private static int WriteVarint(Span<byte> destination, ulong value)
+    {
+        var at = 0;
+        while (value >= 0x80)
+        {
+            destination[at++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        destination[at++] = (byte)value;
+        return at;
+    }
+
+    private static ulong ReadVarint(ReadOnlySpan<byte> source, ref int at)
+    {
+        ulong value = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            var next = source[at++];
+            value |= (ulong)(next & 0x7F) << shift;
+            if (next < 0x80)
+            {
+                return value;
+            }
+        }
+
+        throw new InvalidDataException("a version record's varint is longer than 10 bytes");
     }
 
     private const int MetaBytes = 4 + (8 * 5);

@@ -104,6 +104,76 @@ public sealed class LmdbMvccStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_version_reads_back_field_for_field_at_the_edges_of_its_varints()
+    {
+        KeyValueEntry[] entries =
+        [
+            new(B("k"), CreateRevision: 2, ModRevision: 2, Version: 1, Value: [], Lease: 0),
+            new(B("k"), CreateRevision: 2, ModRevision: 3, Version: 127, Value: B("v"), Lease: long.MaxValue),
+            new(new byte[300], CreateRevision: 128, ModRevision: 4, Version: 128, Value: new byte[5000], Lease: 1L << 56),
+            new(B("z"), CreateRevision: (1L << 35) - 1, ModRevision: 5, Version: long.MaxValue, Value: B("w"), Lease: 16_383),
+        ];
+        using (var view = store.BeginWrite())
+        {
+            foreach (var entry in entries)
+            {
+                view.WriteVersion(entry, new Revision(entry.ModRevision, 0), tombstone: false);
+            }
+
+            view.Commit();
+        }
+
+        using var reader = store.BeginRead();
+        foreach (var entry in entries)
+        {
+            var read = reader.ReadVersion(new Revision(entry.ModRevision, 0));
+            Assert.Equal(
+                (Convert.ToHexString(entry.Key), entry.CreateRevision, entry.ModRevision, entry.Version, Convert.ToHexString(entry.Value), entry.Lease),
+                (Convert.ToHexString(read.Key), read.CreateRevision, read.ModRevision, read.Version, Convert.ToHexString(read.Value), read.Lease));
+        }
+    }
+
+    [Fact]
+    public void A_revision_not_above_the_newest_is_refused_and_the_stored_one_stays()
+    {
+        Write((Entry("a", 2, "one"), false), (Entry("b", 3, "two"), false));
+        using (var view = store.BeginWrite())
+        {
+            Assert.Throws<IOException>(() => view.WriteVersion(Entry("c", 3, "over"), new Revision(3, 0), tombstone: false));
+            Assert.Throws<IOException>(() => view.WriteVersion(Entry("c", 2, "under"), new Revision(2, 5), tombstone: false));
+            view.WriteVersion(Entry("c", 3, "after"), new Revision(3, 1), tombstone: false);
+            view.Commit();
+        }
+
+        using var reader = store.BeginRead();
+        Assert.Equal(B("two"), reader.ReadVersion(new Revision(3, 0)).Value);
+        Assert.Equal(B("after"), reader.ReadVersion(new Revision(3, 1)).Value);
+    }
+
+    [Fact]
+    public void A_store_of_another_format_is_refused_with_its_format_named()
+    {
+        Write((Entry("a", 2, "one"), false));
+        store.Dispose();
+        using (var environment = new LightningDB.LightningEnvironment(directory, new LightningDB.EnvironmentConfiguration { MaxDatabases = 8, MapSize = 64L << 20 }))
+        {
+            // Format 1 stored a version's fields fixed-width: its records would be misread.
+            environment.Open();
+            using var txn = environment.BeginTransaction();
+            using var meta = txn.OpenDatabase("meta");
+            var (_, _, value) = txn.Get(meta, B("m"));
+            var record = value.CopyToNewArray();
+            BitConverter.GetBytes(1).CopyTo(record, 0);
+            txn.Put(meta, B("m"), record);
+            txn.Commit();
+        }
+
+        store = Open();
+        var refused = Assert.Throws<InvalidDataException>(() => store.BeginRead());
+        Assert.Contains("MVCC store format 1", refused.Message);
+    }
+
+    [Fact]
     public void Keys_longer_than_lmdb_allows_are_refused_and_ranges_seek_past_them()
     {
         var longKey = new string('m', LmdbMvccStore.MaxKeyBytes + 1);
