@@ -105,8 +105,8 @@ public sealed class ActorKvNode : IAsyncDisposable
         ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote
             akka.remote.dot-netty.tcp {
-              hostname = "{{settings.Cluster.Self.Peer.Address}}"
-              port = {{settings.Cluster.Self.Peer.Port}}
+              hostname = "{{settings.Cluster.Self().Peer.Address}}"
+              port = {{settings.Cluster.Self().Peer.Port}}
             }
             akka.persistence.journal.lmdb.directory = "{{settings.WalDirectory}}"
             akka.persistence.journal.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}

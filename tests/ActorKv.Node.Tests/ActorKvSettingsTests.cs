@@ -17,6 +17,21 @@ public sealed class ActorKvSettingsTests
     }
 
     [Fact]
+    public void Settings_print_for_a_single_node_and_for_a_member()
+    {
+        // Akka prints an actor's settings when its constructor throws: printing must not throw
+        // and so hide that exception.
+        Assert.Contains("NodeId = 0", ActorKvSettings.FromConfig(ActorKvSettings.Reference).ToString());
+        var member = ConfigurationFactory.ParseString("""
+            actorkv.cluster {
+              node-id = 7
+              initial-members = [{ id = "7", name = "n7", peer = "127.0.0.1:2380", client = "127.0.0.1:2379" }]
+            }
+            """).WithFallback(ActorKvSettings.Reference);
+        Assert.Contains("NodeId = 7", ActorKvSettings.FromConfig(member).ToString());
+    }
+
+    [Fact]
     public void Later_files_override_earlier_ones()
     {
         var directory = Directory.CreateTempSubdirectory("actorkv-settings-");

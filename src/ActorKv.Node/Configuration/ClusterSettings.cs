@@ -27,7 +27,12 @@ public sealed record ClusterSettings(
     /// <summary>True when the node runs Raft (a node id is set), even as a cluster of one.</summary>
     public bool Replicated => NodeId != 0;
 
-    public MemberSettings Self => InitialMembers.Single(m => m.Id == NodeId);
+    /// <summary>
+    /// This node's entry in the initial members (a replicated node has one). A method, not a
+    /// property: a record prints its properties, and Akka prints an actor's settings when the
+    /// actor fails to start, which must not throw for a single node (no entry).
+    /// </summary>
+    public MemberSettings Self() => InitialMembers.Single(m => m.Id == NodeId);
 
     public static ClusterSettings FromConfig(Config cluster)
     {

@@ -631,7 +631,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         }
 
         publishAttributesCountdown = cluster.ElectionTicks;
-        var me = cluster.Self;
+        var me = cluster.Self();
         var change = new MembershipChange
         {
             Kind = MembershipChange.Types.Kind.PublishAttributes,
