@@ -78,14 +78,21 @@ public sealed class ActorKvNode : IAsyncDisposable
         // A Raft member's WAL holds every committed entry the store has not durably applied, so
         // its store syncs once a commit, not twice; a single node's store is its only copy.
         var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync, SyncMeta: !settings.Cluster.Replicated));
+        ActorSystem? system = null;
         try
         {
+            // A store this build cannot read (another format) is refused here, with its reason,
+            // rather than by an actor failing to start.
+            using (store.BeginRead())
+            {
+            }
+
             var engine = new MvccEngine();
             var waiters = new ProposalWaiters(settings.Cluster.NodeId);
             var usage = new StorageUsage();
             var raftStatus = new RaftStatus();
             var visibility = new ApplyVisibility();
-            var system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config).WithFallback(ActorKv.Storage.Lmdb.Persistence.LmdbPersistenceConfig.Reference) : config);
+            system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config).WithFallback(ActorKv.Storage.Lmdb.Persistence.LmdbPersistenceConfig.Reference) : config);
             var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
@@ -95,6 +102,12 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
         catch
         {
+            // The actors use the store: they stop first.
+            if (system is not null)
+            {
+                await system.Terminate();
+            }
+
             store.Dispose();
             throw;
         }

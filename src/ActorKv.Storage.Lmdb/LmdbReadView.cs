@@ -26,8 +26,18 @@ public class LmdbReadView : IMvccReadView
         MetaDatabase = databases.Meta;
         Leases = databases.Leases;
         LeaseKeys = databases.LeaseKeys;
-        var (code, _, value) = txn.Get(MetaDatabase, MetaKey);
-        meta = code == MDBResultCode.Success ? VersionCodec.DecodeMeta(value.AsSpan()) : MvccMeta.Empty;
+        try
+        {
+            var (code, _, value) = txn.Get(MetaDatabase, MetaKey);
+            meta = code == MDBResultCode.Success ? VersionCodec.DecodeMeta(value.AsSpan()) : MvccMeta.Empty;
+        }
+        catch when (ownsTransaction)
+        {
+            // Nobody else can end it (a store of another format): an open transaction would make
+            // closing the environment throw, on whichever thread finalizes it.
+            txn.Dispose();
+            throw;
+        }
     }
 
     public MvccMeta Meta

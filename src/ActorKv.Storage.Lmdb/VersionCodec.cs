@@ -131,7 +131,7 @@ internal static class VersionCodec
         var format = BinaryPrimitives.ReadInt32LittleEndian(source);
         if (format != FormatVersion || source.Length != MetaBytes)
         {
-            throw new InvalidDataException($"MVCC store format {format} ({source.Length} bytes of meta); this build reads format {FormatVersion}");
+            throw new InvalidDataException($"MVCC store format {format} ({source.Length} bytes of meta); this build reads format {FormatVersion} only: run the build that wrote the store, or start on a new data dir");
         }
 
         return new MvccMeta(

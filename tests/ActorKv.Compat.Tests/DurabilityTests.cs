@@ -143,4 +143,38 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             TestEnvironment.DeleteDirectory(dataDirectory);
         }
     }
+
+    [Fact]
+    public async Task A_store_of_another_format_is_refused_at_start_with_its_format_named()
+    {
+        var node = await ActorKvInProcess.StartAsync();
+        using (var channel = GrpcChannel.ForAddress(node.Url))
+        {
+            await new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFromUtf8("v") });
+        }
+
+        await node.StopAsync();
+        try
+        {
+            // The meta record begins with the format number; 1 is the layout before varint records.
+            using (var environment = new LightningDB.LightningEnvironment(Path.Combine(node.DataDirectory, "mvcc"), new LightningDB.EnvironmentConfiguration { MaxDatabases = 8, MapSize = 64L << 20 }))
+            {
+                environment.Open();
+                using var txn = environment.BeginTransaction();
+                using var meta = txn.OpenDatabase("meta");
+                var key = "m"u8.ToArray();
+                var record = txn.Get(meta, key).value.CopyToNewArray();
+                BitConverter.GetBytes(1).CopyTo(record, 0);
+                txn.Put(meta, key, record);
+                txn.Commit();
+            }
+
+            var refused = await Assert.ThrowsAsync<InvalidDataException>(() => ActorKvInProcess.StartAsync(dataDirectory: node.DataDirectory));
+            Assert.Contains("MVCC store format 1", refused.Message);
+        }
+        finally
+        {
+            TestEnvironment.DeleteDirectory(node.DataDirectory);
+        }
+    }
 }
