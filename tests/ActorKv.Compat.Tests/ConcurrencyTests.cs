@@ -111,7 +111,7 @@ public sealed partial class ConcurrencyTests(ITestOutputHelper output)
         }
         finally
         {
-            Directory.Delete(directory, recursive: true);
+            TestEnvironment.DeleteDirectory(directory);
         }
     }
 }
