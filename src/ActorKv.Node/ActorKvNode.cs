@@ -81,10 +81,15 @@ public sealed class ActorKvNode : IAsyncDisposable
         ActorSystem? system = null;
         try
         {
-            // A store this build cannot read (another format) is refused here, with its reason,
+            // A store or WAL this build cannot read (another format) is refused here, with its reason,
             // rather than by an actor failing to start.
             using (store.BeginRead())
             {
+            }
+
+            if (settings.Cluster.Replicated)
+            {
+                ActorKv.Storage.Lmdb.Persistence.SegmentLog.RefuseForeignFormat(settings.WalDirectory);
             }
 
             var engine = new MvccEngine();
@@ -92,7 +97,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             var usage = new StorageUsage();
             var raftStatus = new RaftStatus();
             var visibility = new ApplyVisibility();
-            system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config).WithFallback(ActorKv.Storage.Lmdb.Persistence.LmdbPersistenceConfig.Reference) : config);
+            system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config).WithFallback(ActorKv.Storage.Lmdb.Persistence.PersistenceConfig.Reference) : config);
             var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
@@ -121,8 +126,8 @@ public sealed class ActorKvNode : IAsyncDisposable
               hostname = "{{settings.Cluster.Self().Peer.Address}}"
               port = {{settings.Cluster.Self().Peer.Port}}
             }
-            akka.persistence.journal.lmdb.directory = "{{settings.WalDirectory}}"
-            akka.persistence.journal.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}
+            akka.persistence.journal.wal.directory = "{{settings.WalDirectory}}"
+            akka.persistence.journal.wal.fsync = {{(settings.Fsync ? "on" : "off")}}
             akka.persistence.snapshot-store.lmdb.directory = "{{settings.WalSnapshotDirectory}}"
             akka.persistence.snapshot-store.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}
             """);

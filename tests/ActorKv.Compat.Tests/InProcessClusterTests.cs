@@ -48,7 +48,7 @@ public sealed class InProcessClusterTests
         await using var cluster = await InProcessCluster.StartAsync(3);
         await cluster.PutAsync("a", "1");
         await cluster.StopMemberAsync(3);
-        var cramped = await cluster.StartMemberAsync(3, "akka.persistence.journal.lmdb.map-size = 1MiB");
+        var cramped = await cluster.StartMemberAsync(3, "akka.persistence.journal.wal { segment-size = 256KiB, max-size = 1MiB }");
         var value = new string('v', 128 * 1024);
         for (var i = 0; i < 40 && !cramped.Server.Node.System.WhenTerminated.IsCompleted; i++)
         {
@@ -61,6 +61,27 @@ public sealed class InProcessClusterTests
         Assert.Contains("the Raft WAL failed", reason.ToString());
         await cluster.StopMemberAsync(3);
         await cluster.PutAsync("after", "2", TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>
+    /// A member whose WAL directory holds the LMDB journal of an older build is refused at start,
+    /// with the reason, instead of starting with an empty log beside it.
+    /// </summary>
+    [Fact]
+    public async Task A_member_whose_wal_is_an_older_lmdb_journal_is_refused_at_start()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        await cluster.PutAsync("a", "1");
+        await cluster.StopMemberAsync(3);
+        var wal = Path.Combine(cluster.Spec(3).DataDirectory, "wal");
+        foreach (var segment in Directory.GetFiles(wal))
+        {
+            File.Delete(segment);
+        }
+
+        File.WriteAllBytes(Path.Combine(wal, "data.mdb"), new byte[4096]);
+        var refused = await Assert.ThrowsAsync<IOException>(() => cluster.StartMemberAsync(3));
+        Assert.Contains("is an LMDB journal (an older build)", refused.Message);
     }
 
     /// <summary>

@@ -34,7 +34,7 @@ public sealed record ActorKvSettings(
     /// <summary>Directory of the MVCC LMDB environment inside the data dir.</summary>
     public string MvccDirectory => Path.Combine(DataDirectory, "mvcc");
 
-    /// <summary>Directory of the Raft WAL (the LMDB journal) inside the data dir.</summary>
+    /// <summary>Directory of the Raft WAL (segment files) inside the data dir.</summary>
     public string WalDirectory => Path.Combine(DataDirectory, "wal");
 
     /// <summary>Directory of the Raft WAL's snapshots inside the data dir.</summary>

@@ -18,7 +18,7 @@ namespace ActorKv.Node.Raft;
 /// <summary>
 /// Owns this node's <see cref="RaftCore"/> and drives it: ticks from the scheduler, messages from
 /// peers, proposals from the gateway. For every Ready it persists hard state and entries as ONE
-/// event in the Raft WAL (the LMDB journal: one write transaction) and only then sends the
+/// event in the Raft WAL (the segment journal: one append, one fdatasync) and only then sends the
 /// Ready's messages and hands its committed entries to the apply actor, as Raft requires.
 /// Recovery replays the WAL into the in-memory log, as etcd replays its WAL.
 /// </summary>
@@ -98,7 +98,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         appliedIndex = mvccAppliedIndex;
         durableAppliedIndex = mvccAppliedIndex;
         silence = new PeerSilence(3 * cluster.ElectionTicks);
-        JournalPluginId = "akka.persistence.journal.lmdb";
+        JournalPluginId = "akka.persistence.journal.wal";
         SnapshotPluginId = "akka.persistence.snapshot-store.lmdb";
 
         Recover<SnapshotOffer>(offer => RestoreLog((RaftLogSnapshot)offer.Snapshot));

@@ -14,7 +14,7 @@ public sealed class LmdbSnapshotStore : SnapshotStore
 
     public LmdbSnapshotStore(Config config)
     {
-        environment = new LmdbEnvironment(LmdbPersistenceConfig.StoreOptions(config), SnapshotsDatabase);
+        environment = new LmdbEnvironment(PersistenceConfig.StoreOptions(config), SnapshotsDatabase);
     }
 
     private LightningDatabase Snapshots => environment.Databases[SnapshotsDatabase];

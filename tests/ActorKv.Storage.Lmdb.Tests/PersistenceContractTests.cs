@@ -10,7 +10,7 @@ namespace ActorKv.Storage.Lmdb.Tests;
 /// (the kit is not available here): what is persisted survives a restart of the actor system,
 /// in order, in batches, across snapshots and deletions; replays honour their bounds.
 /// </summary>
-public sealed class LmdbPersistenceContractTests : IDisposable
+public sealed class PersistenceContractTests : IDisposable
 {
     private readonly string directory = Path.Combine(Path.GetTempPath(), "actorkv-persistence-" + Guid.NewGuid().ToString("N"));
 
@@ -25,13 +25,14 @@ public sealed class LmdbPersistenceContractTests : IDisposable
     private ActorSystem NewSystem() =>
         ActorSystem.Create("persistence", ConfigurationFactory.ParseString($$"""
             akka.loglevel = WARNING
-            akka.persistence.journal.plugin = "akka.persistence.journal.lmdb"
+            akka.persistence.journal.plugin = "akka.persistence.journal.wal"
             akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.lmdb"
-            akka.persistence.journal.lmdb.directory = "{{Path.Combine(directory, "wal")}}"
+            akka.persistence.journal.wal.directory = "{{Path.Combine(directory, "wal")}}"
             akka.persistence.snapshot-store.lmdb.directory = "{{Path.Combine(directory, "snapshots")}}"
-            akka.persistence.journal.lmdb.map-size = 64MiB
+            akka.persistence.journal.wal.segment-size = 8KiB
+            akka.persistence.journal.wal.max-size = 64MiB
             akka.persistence.snapshot-store.lmdb.map-size = 64MiB
-            """).WithFallback(LmdbPersistenceConfig.Reference));
+            """).WithFallback(PersistenceConfig.Reference));
 
     /// <summary>A persistent actor whose state is the list of its events.</summary>
     private sealed class Recorder : ReceivePersistentActor
