@@ -29,7 +29,8 @@ public sealed record SegmentLogWrite(string PersistenceId, IReadOnlyList<(long S
 /// whole once their events are, without losing a highest sequence number, and a segment that ends
 /// short of where its successor says it ended is reported as corrupt instead of read short.
 /// </para>
-/// Plain file I/O and no Akka: the journal plugin calls it on its own pinned thread, one call at a time.
+/// Plain file I/O and no Akka: the journal plugin calls it on its own pinned thread. Calls are
+/// serialized by a lock all the same, since Akka.Persistence may continue a replay on another thread.
 /// </summary>
 public sealed partial class SegmentLog : IDisposable
 {
@@ -42,6 +43,7 @@ public sealed partial class SegmentLog : IDisposable
     private readonly SegmentLogOptions options;
     private readonly List<Segment> segments = [];
     private readonly Dictionary<string, PersistenceIdLog> ids = [];
+    private readonly Lock gate = new();
     private Exception? broken;
 
     private SegmentLog(SegmentLogOptions options)
@@ -82,13 +84,36 @@ public sealed partial class SegmentLog : IDisposable
     }
 
     /// <summary>The highest sequence number ever written for <paramref name="persistenceId"/>, deleted or not; 0 if none.</summary>
-    public long HighestSequenceNr(string persistenceId) => ids.TryGetValue(persistenceId, out var id) ? id.Highest : 0;
+    public long HighestSequenceNr(string persistenceId)
+    {
+        lock (gate)
+        {
+            return ids.TryGetValue(persistenceId, out var id) ? id.Highest : 0;
+        }
+    }
 
     /// <summary>Segment files on disk, oldest first (for tests and diagnostics).</summary>
-    public IReadOnlyList<string> SegmentFiles => segments.Select(s => s.Path).ToList();
+    public IReadOnlyList<string> SegmentFiles
+    {
+        get
+        {
+            lock (gate)
+            {
+                return segments.Select(s => s.Path).ToList();
+            }
+        }
+    }
 
     /// <summary>Writes the atomic writes in order as one batch and returns once they are durable.</summary>
     public void Write(IReadOnlyList<SegmentLogWrite> writes)
+    {
+        lock (gate)
+        {
+            WriteLocked(writes);
+        }
+    }
+
+    private void WriteLocked(IReadOnlyList<SegmentLogWrite> writes)
     {
         var bodies = writes.Select(EncodeEvents).ToList();
         var locations = Append(bodies);
@@ -106,25 +131,39 @@ public sealed partial class SegmentLog : IDisposable
     }
 
     /// <summary>Replays the events of one id from <paramref name="from"/> to <paramref name="to"/>, at most <paramref name="max"/>, in order.</summary>
-    public IEnumerable<(long SequenceNr, byte[] Payload)> Read(string persistenceId, long from, long to, long max)
+    public IReadOnlyList<(long SequenceNr, byte[] Payload)> Read(string persistenceId, long from, long to, long max)
     {
-        if (!ids.TryGetValue(persistenceId, out var id))
+        lock (gate)
         {
-            yield break;
-        }
+            var events = new List<(long, byte[])>();
+            if (!ids.TryGetValue(persistenceId, out var id))
+            {
+                return events;
+            }
 
-        var start = id.FirstAtOrAfter(from);
-        for (var i = start; i < id.Events.Count && i - start < max && id.Events[i].SequenceNr <= to; i++)
-        {
-            var location = id.Events[i];
-            var payload = new byte[location.Length];
-            ReadExactly(location.Segment.Handle, payload, location.Offset);
-            yield return (location.SequenceNr, payload);
+            var start = id.FirstAtOrAfter(from);
+            for (var i = start; i < id.Events.Count && i - start < max && id.Events[i].SequenceNr <= to; i++)
+            {
+                var location = id.Events[i];
+                var payload = new byte[location.Length];
+                ReadExactly(location.Segment.Handle, payload, location.Offset);
+                events.Add((location.SequenceNr, payload));
+            }
+
+            return events;
         }
     }
 
     /// <summary>Deletes the events of one id up to <paramref name="toSequenceNr"/> (durably), then every oldest segment left without live events.</summary>
     public void DeleteTo(string persistenceId, long toSequenceNr)
+    {
+        lock (gate)
+        {
+            DeleteToLocked(persistenceId, toSequenceNr);
+        }
+    }
+
+    private void DeleteToLocked(string persistenceId, long toSequenceNr)
     {
         var body = new FrameWriter(DeletedToFrame).Id(persistenceId).Int64(toSequenceNr).ToArray();
         Append([body]);
@@ -145,6 +184,14 @@ public sealed partial class SegmentLog : IDisposable
     }
 
     public void Dispose()
+    {
+        lock (gate)
+        {
+            DisposeLocked();
+        }
+    }
+
+    private void DisposeLocked()
     {
         foreach (var segment in segments)
         {
