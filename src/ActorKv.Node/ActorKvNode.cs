@@ -89,7 +89,7 @@ public sealed class ActorKvNode : IAsyncDisposable
 
             if (settings.Cluster.Replicated)
             {
-                ActorKv.Storage.Lmdb.Persistence.SegmentLog.RefuseForeignFormat(settings.WalDirectory);
+                ActorKv.Storage.Lmdb.Wal.SegmentLog.RefuseForeignFormat(settings.WalDirectory);
             }
 
             var engine = new MvccEngine();
@@ -97,7 +97,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             var usage = new StorageUsage();
             var raftStatus = new RaftStatus();
             var visibility = new ApplyVisibility();
-            system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config).WithFallback(ActorKv.Storage.Lmdb.Persistence.PersistenceConfig.Reference) : config);
+            system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config) : config);
             var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
@@ -118,7 +118,7 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Akka.Remote on this member's peer address, and the Raft WAL in the data dir.</summary>
+    /// <summary>Akka.Remote on this member's peer address.</summary>
     private static Config ReplicationConfig(ActorKvSettings settings) =>
         ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote
@@ -126,10 +126,6 @@ public sealed class ActorKvNode : IAsyncDisposable
               hostname = "{{settings.Cluster.Self().Peer.Address}}"
               port = {{settings.Cluster.Self().Peer.Port}}
             }
-            akka.persistence.journal.wal.directory = "{{settings.WalDirectory}}"
-            akka.persistence.journal.wal.fsync = {{(settings.Fsync ? "on" : "off")}}
-            akka.persistence.snapshot-store.lmdb.directory = "{{settings.WalSnapshotDirectory}}"
-            akka.persistence.snapshot-store.lmdb.fsync = {{(settings.Fsync ? "on" : "off")}}
             """);
 
     /// <summary>

@@ -62,7 +62,7 @@ public sealed class NodeGuardian : ReceiveActor
         IActorRef log;
         if (settings.Cluster.Replicated)
         {
-            log = Context.ActorOf(RaftActor.Props(settings.Cluster, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus), logName);
+            log = Context.ActorOf(RaftActor.Props(settings.Cluster, settings.WalOptions(), ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, StorageDispatcher), logName);
         }
         else
         {

@@ -48,7 +48,7 @@ public sealed class InProcessClusterTests
         await using var cluster = await InProcessCluster.StartAsync(3);
         await cluster.PutAsync("a", "1");
         await cluster.StopMemberAsync(3);
-        var cramped = await cluster.StartMemberAsync(3, "akka.persistence.journal.wal { segment-size = 256KiB, max-size = 1MiB }");
+        var cramped = await cluster.StartMemberAsync(3, "actorkv.storage { wal-segment-size = 256KiB, wal-max-size = 1MiB }");
         var value = new string('v', 128 * 1024);
         for (var i = 0; i < 40 && !cramped.Server.Node.System.WhenTerminated.IsCompleted; i++)
         {

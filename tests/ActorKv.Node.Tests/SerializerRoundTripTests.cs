@@ -40,8 +40,6 @@ public sealed class SerializerRoundTripTests() : TestKit(ActorKvSettings.Referen
             Type = ActorKv.Raft.MessageType.Snapshot, To = 2, From = 1, Term = 3,
             Snapshot = new ActorKv.Raft.Snapshot(new ActorKv.Raft.SnapshotMetadata(100, 3, new ActorKv.Raft.ConfState([1, 2, 3], [4])), [9, 9]),
         }.ToWire(),
-        new RaftReadyPersisted { HardState = new RaftHardState { Term = 3, Vote = 2, Commit = 9 }, Entries = { new RaftEntry { Term = 3, Index = 10, Data = ByteString.CopyFromUtf8("x") } } },
-        new RaftLogSnapshot { HardState = new RaftHardState { Term = 1 }, Snapshot = new RaftSnapshot { Index = 5, Term = 1 } },
         new WriteRequest { Id = 77, Proposer = 3, Put = new PutRequest { Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFromUtf8("v"), PrevKv = true } },
         new MembershipProposal
         {

@@ -1,4 +1,4 @@
-using ActorKv.Storage.Lmdb.Persistence;
+using ActorKv.Storage.Lmdb.Wal;
 
 namespace ActorKv.Storage.Lmdb.Tests;
 

@@ -21,6 +21,8 @@ public sealed record ActorKvSettings(
     TimeSpan ApplyCommitInterval,
     int MaxReaders,
     int CompactionBatchKeys,
+    long WalSegmentBytes,
+    long WalMaxBytes,
     ClusterSettings Cluster,
     ActorKv.Node.Leases.LeaseSettings Leases,
     WatchSettings Watch,
@@ -37,8 +39,8 @@ public sealed record ActorKvSettings(
     /// <summary>Directory of the Raft WAL (segment files) inside the data dir.</summary>
     public string WalDirectory => Path.Combine(DataDirectory, "wal");
 
-    /// <summary>Directory of the Raft WAL's snapshots inside the data dir.</summary>
-    public string WalSnapshotDirectory => Path.Combine(DataDirectory, "wal-snapshots");
+    /// <summary>How a Raft member opens its WAL.</summary>
+    public ActorKv.Storage.Lmdb.Wal.SegmentLogOptions WalOptions() => new(WalDirectory, WalSegmentBytes, WalMaxBytes, Fsync);
 
     /// <summary>Overrides from the given files (later files win) over the reference configuration.</summary>
     public static Config LoadFiles(IEnumerable<string> paths)
@@ -79,6 +81,8 @@ public sealed record ActorKvSettings(
             ApplyCommitInterval: root.GetTimeSpan("storage.apply-commit-interval"),
             MaxReaders: root.GetInt("storage.max-readers"),
             CompactionBatchKeys: root.GetInt("storage.compaction-batch-keys"),
+            WalSegmentBytes: Bytes(root, "storage.wal-segment-size"),
+            WalMaxBytes: Bytes(root, "storage.wal-max-size"),
             Cluster: cluster,
             Leases: LeaseSettingsFrom(root, cluster),
             Watch: new WatchSettings(
@@ -119,6 +123,10 @@ public sealed record ActorKvSettings(
         Positive(BatchLimit, "storage.batch-limit");
         Positive(MaxReaders, "storage.max-readers");
         Positive(CompactionBatchKeys, "storage.compaction-batch-keys");
+        if (WalSegmentBytes < 4096 || WalMaxBytes < WalSegmentBytes)
+        {
+            throw new ConfigurationException($"actorkv.storage.wal-segment-size must be at least 4KiB and wal-max-size at least one segment, not {WalSegmentBytes} and {WalMaxBytes}");
+        }
         Positive(Watch.MaxPendingEventResponses, "watch.max-pending-event-responses");
         if (Watch.ProgressNotifyInterval <= TimeSpan.Zero || Watch.SyncInterval <= TimeSpan.Zero)
         {

@@ -8,21 +8,23 @@ using ActorKv.Protocol.Membership;
 using ActorKv.Protocol.Raft;
 using ActorKv.Raft;
 using ActorKv.Storage.Lmdb;
+using ActorKv.Storage.Lmdb.Wal;
 using Akka.Actor;
 using Akka.Event;
-using Akka.Persistence;
 using Google.Protobuf;
 
 namespace ActorKv.Node.Raft;
 
 /// <summary>
 /// Owns this node's <see cref="RaftCore"/> and drives it: ticks from the scheduler, messages from
-/// peers, proposals from the gateway. For every Ready it persists hard state and entries as ONE
-/// event in the Raft WAL (the segment journal: one append, one fdatasync) and only then sends the
+/// peers, proposals from the gateway. For every Ready it appends hard state and entries as ONE
+/// record to the Raft WAL (<see cref="RaftWal"/>: one write, one fdatasync) and only then sends the
 /// Ready's messages and hands its committed entries to the apply actor, as Raft requires.
-/// Recovery replays the WAL into the in-memory log, as etcd replays its WAL.
+/// It runs on a thread of its own and writes the WAL itself, as etcd's raft loop does: messages
+/// that arrive during a write wait in the mailbox and go into the next Ready. Its start replays
+/// the WAL into the in-memory log, as etcd replays its WAL.
 /// </summary>
-public sealed class RaftActor : ReceivePersistentActor, IWithTimers
+public sealed class RaftActor : ReceiveActor, IWithTimers
 {
     private readonly ClusterSettings cluster;
 
@@ -36,6 +38,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     private readonly RaftStatus status;
     private readonly ulong mvccAppliedIndex;
     private readonly MemoryStorage storage = new();
+    private readonly SegmentLogOptions walOptions;
+    private RaftWal? wal;
     private readonly Dictionary<ulong, IActorRef> peers = [];
     private readonly Dictionary<ulong, string> peerPaths = [];
     private readonly Dictionary<ulong, IActorRef> snapshotSenders = [];
@@ -78,8 +82,9 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     /// Reads the applied index and membership from the store itself, so that a restart (after a
     /// failure, or a chaos kill) starts from what is applied now, not from what was at startup.
     /// </summary>
-    public RaftActor(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status)
+    public RaftActor(ClusterSettings cluster, SegmentLogOptions walOptions, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status)
     {
+        this.walOptions = walOptions;
         this.cluster = cluster;
         this.clusterId = clusterId;
         this.leases = leases;
@@ -98,27 +103,21 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         appliedIndex = mvccAppliedIndex;
         durableAppliedIndex = mvccAppliedIndex;
         silence = new PeerSilence(3 * cluster.ElectionTicks);
-        JournalPluginId = "akka.persistence.journal.wal";
-        SnapshotPluginId = "akka.persistence.snapshot-store.lmdb";
 
-        Recover<SnapshotOffer>(offer => RestoreLog((RaftLogSnapshot)offer.Snapshot));
-        Recover<RaftReadyPersisted>(Store);
-        Recover<RecoveryCompleted>(_ => Start());
-
-        Command<RaftProtocol.Tick>(_ =>
+        Receive<RaftProtocol.Tick>(_ =>
         {
             Core.Tick();
             LogSilentPeers();
             MaybePublishAttributes();
             ScheduleReady();
         });
-        Command<RaftMessage>(message => IsFromThisCluster(message.ClusterId, message.From), message =>
+        Receive<RaftMessage>(message => IsFromThisCluster(message.ClusterId, message.From), message =>
         {
             silence.Heard(message.From);
             Step(message.FromWire());
             ScheduleReady();
         });
-        Command<RaftMessageBatch>(batch =>
+        Receive<RaftMessageBatch>(batch =>
         {
             foreach (var message in batch.Messages)
             {
@@ -131,24 +130,24 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
 
             ScheduleReady();
         });
-        Command<RaftProtocol.ProcessReady>(_ =>
+        Receive<RaftProtocol.ProcessReady>(_ =>
         {
             readyScheduled = false;
             ProcessReady();
         });
-        Command<LogProtocol.Propose>(propose =>
+        Receive<LogProtocol.Propose>(propose =>
         {
             Propose(propose);
             ScheduleReady();
         });
-        Command<RaftProtocol.ReadIndex>(read =>
+        Receive<RaftProtocol.ReadIndex>(read =>
         {
             var context = $"{cluster.NodeId}-{++readSequence}";
             readsAwaitingIndex[context] = read.Completion;
             AskReadIndex(context);
             ScheduleReady();
         });
-        Command<RaftProtocol.TransferLeadership>(transfer =>
+        Receive<RaftProtocol.TransferLeadership>(transfer =>
         {
             if (Core.Role != RaftRole.Leader)
             {
@@ -172,11 +171,11 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             Core.TransferLeader(transfer.Target);
             ScheduleReady();
         });
-        Command<RaftProtocol.ProposeMembership>(propose => ProposeMembership(propose.Change, forwardedBy: null));
-        Command<MembershipProposal>(forwarded => IsFromThisCluster(forwarded.ClusterId, forwarded.Change.Proposer), forwarded => ProposeMembership(forwarded.Change, Sender));
-        Command<MembershipRefused>(refused =>
+        Receive<RaftProtocol.ProposeMembership>(propose => ProposeMembership(propose.Change, forwardedBy: null));
+        Receive<MembershipProposal>(forwarded => IsFromThisCluster(forwarded.ClusterId, forwarded.Change.Proposer), forwarded => ProposeMembership(forwarded.Change, Sender));
+        Receive<MembershipRefused>(refused =>
             waiters.Fail(refused.RequestId, EtcdErrors.Error((Grpc.Core.StatusCode)refused.Code, refused.Message)));
-        Command<RaftProtocol.MembershipApplied>(applied =>
+        Receive<RaftProtocol.MembershipApplied>(applied =>
         {
             membership = applied.Membership;
             if (applied.Accepted is { } change)
@@ -188,9 +187,9 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             UpdatePeers();
             ScheduleReady();
         });
-        Command<LogProtocol.ApplyRestarted>(restarted => RedeliverToApply(restarted.AppliedIndex));
-        Command<LeaseProtocol.LeadershipQuery>(_ => Sender.Tell(Leadership(Core.SoftState)));
-        Command<RaftProtocol.Applied>(applied =>
+        Receive<LogProtocol.ApplyRestarted>(restarted => RedeliverToApply(restarted.AppliedIndex));
+        Receive<LeaseProtocol.LeadershipQuery>(_ => Sender.Tell(Leadership(Core.SoftState)));
+        Receive<RaftProtocol.Applied>(applied =>
         {
             appliedIndex = Math.Max(appliedIndex, applied.Index);
             durableAppliedIndex = Math.Max(durableAppliedIndex, applied.DurableIndex);
@@ -198,7 +197,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             ReleaseReads();
             MaybeCompactLog();
         });
-        Command<SnapshotChunk>(chunk => IsFromThisCluster(chunk.ClusterId, chunk.From), chunk =>
+        Receive<SnapshotChunk>(chunk => IsFromThisCluster(chunk.ClusterId, chunk.From), chunk =>
         {
             // Only the leader of a term at least ours may replace the store.
             if (chunk.To == cluster.NodeId && chunk.Term >= Core.Term && Core.Role != RaftRole.Leader)
@@ -206,7 +205,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 apply.Tell(new Apply.ApplyProtocol.InstallSnapshotChunk(chunk, Sender));
             }
         });
-        Command<RaftProtocol.SnapshotInstalled>(installed =>
+        Receive<RaftProtocol.SnapshotInstalled>(installed =>
         {
             membership = installed.Membership;
             status.CountSnapshotInstalled();
@@ -226,7 +225,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
             ReleaseReads();
             ScheduleReady();
         });
-        Command<SnapshotSender.Finished>(finished =>
+        Receive<SnapshotSender.Finished>(finished =>
         {
             snapshotSenders.Remove(finished.Peer);
             if (finished.Succeeded)
@@ -240,39 +239,64 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 ScheduleReady();
             }
         });
-        Command<SaveSnapshotSuccess>(saved =>
-        {
-            // The WAL up to the snapshot is no longer needed: the snapshot holds its log.
-            DeleteMessages(saved.Metadata.SequenceNr);
-            DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));
-            log.Info("Raft log compacted: WAL snapshot at index {0} (sequence {1}); the log keeps entries from {2}", storage.Snapshot.Metadata.Index, saved.Metadata.SequenceNr, storage.FirstIndex);
-        });
-        Command<SaveSnapshotFailure>(failed => log.Error(failed.Cause, "Saving the WAL snapshot failed; the WAL keeps its entries"));
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(failed => log.Warning("Deleting WAL entries failed: {0}", failed.Cause.Message));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(failed => log.Warning("Deleting old WAL snapshots failed: {0}", failed.Cause.Message));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    // Akka stops a persistent actor whose write failed or whose recovery failed; the member would
-    // then serve reads on with no Raft, its writes timing out for good. Its log in memory may be
-    // ahead of the disk, so it must not go on either: as etcd exits when it cannot save to its
-    // WAL, the node shuts down (the server process exits non-zero, to be restarted from the WAL).
-    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr) =>
-        ShutDownNode(cause, $"writing sequence {sequenceNr} failed");
+    protected override void PreStart()
+    {
+        try
+        {
+            wal = RaftWal.Open(walOptions);
+            var (snapshot, readys) = wal.Load();
+            if (snapshot is not null)
+            {
+                RestoreLog(snapshot);
+            }
 
-    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr) =>
-        ShutDownNode(cause, $"the journal refused sequence {sequenceNr}");
+            foreach (var ready in readys)
+            {
+                Store(ready);
+            }
+        }
+        catch (Exception error)
+        {
+            FailOnWal(error, "reading it back failed");
+            return;
+        }
 
-    protected override void OnRecoveryFailure(Exception reason, object? message = null) =>
-        ShutDownNode(reason, "reading it back failed");
+        Start();
+    }
 
-    private void ShutDownNode(Exception cause, string what) =>
+    protected override void PostStop()
+    {
+        wal?.Dispose();
+        base.PostStop();
+    }
+
+    /// <summary>Appends to the WAL; false (and the node shutting down) if that failed.</summary>
+    private bool TryPersist(RaftReadyPersisted persisted)
+    {
+        try
+        {
+            wal!.Append(persisted);
+            return true;
+        }
+        catch (Exception error)
+        {
+            FailOnWal(error, "writing a Ready failed");
+            return false;
+        }
+    }
+
+    // A member whose WAL cannot be written or read must not go on: its log in memory may be ahead
+    // of the disk. As etcd exits when it cannot save to its WAL, the node shuts down (the server
+    // process exits non-zero, to be restarted from the WAL) and this actor stops at once.
+    private void FailOnWal(Exception cause, string what)
+    {
         StorageFailed.ShutDownNode(Context, log, cause, $"Raft node {cluster.NodeId}: the Raft WAL failed: {what}");
-
-    public override string PersistenceId => $"raft-{cluster.NodeId}";
+        Context.Stop(Self);
+    }
 
     private RaftCore Core => core ?? throw new InvalidOperationException("the Raft core is not started before recovery completes");
 
@@ -318,8 +342,9 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         Sender.Tell(new LogProtocol.Redelivered(entries));
     }
 
-    public static Props Props(ClusterSettings cluster, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status) =>
-        Akka.Actor.Props.Create(() => new RaftActor(cluster, clusterId, apply, leases, store, waiters, status));
+    /// <summary>The actor blocks on WAL writes: <paramref name="dispatcher"/> must give it a thread of its own.</summary>
+    public static Props Props(ClusterSettings cluster, SegmentLogOptions walOptions, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, walOptions, clusterId, apply, leases, store, waiters, status)).WithDispatcher(dispatcher);
 
     /// <summary>
     /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
@@ -378,12 +403,12 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
                 bootstrap.Entries.Add(new Entry(1, ++index, EntryType.ConfChange, ClusterMembership.ToConfChange(change).Encode()).ToWire());
             }
 
-            Persist(bootstrap, stored =>
+            if (!TryPersist(bootstrap))
             {
-                Store(stored);
-                StartCore();
-            });
-            return;
+                return;
+            }
+
+            Store(bootstrap);
         }
 
         StartCore();
@@ -577,7 +602,7 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     /// <summary>
     /// Log compaction: once snapshot-count entries are applied past the last snapshot, the log up
     /// to the applied index (less the catch-up entries kept for slightly slow followers) goes, and
-    /// the WAL is rewritten as one Akka.Persistence snapshot of what remains.
+    /// the WAL is rewritten as one snapshot record of what remains.
     /// </summary>
     private void MaybeCompactLog()
     {
@@ -600,7 +625,17 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         var walSnapshot = new RaftLogSnapshot { HardState = storage.HardState.ToWire(), Snapshot = storage.Snapshot.ToWire() };
         // A restart begins at the snapshot, as etcd's does: only entries after it are kept.
         walSnapshot.Entries.AddRange(storage.AllEntries.Where(e => e.Index > index).Select(RaftWire.ToWire));
-        SaveSnapshot(walSnapshot);
+        try
+        {
+            wal!.SaveSnapshot(walSnapshot);
+        }
+        catch (Exception error)
+        {
+            FailOnWal(error, "writing a snapshot failed");
+            return;
+        }
+
+        log.Info("Raft log compacted: WAL snapshot at index {0}; the log keeps entries from {1}", index, storage.FirstIndex);
         status.PublishLogSnapshot(index);
     }
 
@@ -722,8 +757,8 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// Persist, then send, apply and advance. While the WAL write is in flight Akka stashes every
-    /// other command, so Readys are handled strictly one after another.
+    /// Persist, then send, apply and advance. The WAL write blocks this actor's own thread, so
+    /// Readys are handled strictly one after another.
     /// </summary>
     private void ProcessReady()
     {
@@ -764,18 +799,20 @@ public sealed class RaftActor : ReceivePersistentActor, IWithTimers
         // A leader replicates while its own WAL write is in flight (Raft thesis 10.2.1, as etcd's
         // raft loop does): its appends and heartbeats promise nothing about its own log, and the
         // followers' acknowledgements, which are what commits the entries, reach the core only
-        // after this write: Akka.Persistence stashes every command until the callback has run.
+        // after this write, which holds this actor's thread.
         var sentEarly = Core.Role == RaftRole.Leader;
         if (sentEarly)
         {
             Send(ready.Messages.Where(IsLeaderReplication));
         }
 
-        Persist(persisted, stored =>
+        if (!TryPersist(persisted))
         {
-            Store(stored);
-            AfterPersisted(ready, sentEarly);
-        });
+            return;
+        }
+
+        Store(persisted);
+        AfterPersisted(ready, sentEarly);
     }
 
     private static bool IsLeaderReplication(Message message) => message.Type is MessageType.Append or MessageType.Heartbeat;

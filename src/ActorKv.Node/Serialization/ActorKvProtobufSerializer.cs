@@ -20,8 +20,6 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
     {
         [typeof(RaftMessage)] = "RM",
         [typeof(RaftMessageBatch)] = "RB",
-        [typeof(RaftReadyPersisted)] = "RR",
-        [typeof(RaftLogSnapshot)] = "RS",
         [typeof(WriteRequest)] = "WR",
         [typeof(MembershipProposal)] = "MP",
         [typeof(MembershipRefused)] = "MF",
@@ -38,8 +36,6 @@ public sealed class ActorKvProtobufSerializer(ExtendedActorSystem system) : Seri
     {
         ["RM"] = RaftMessage.Parser,
         ["RB"] = RaftMessageBatch.Parser,
-        ["RR"] = RaftReadyPersisted.Parser,
-        ["RS"] = RaftLogSnapshot.Parser,
         ["WR"] = WriteRequest.Parser,
         ["MP"] = MembershipProposal.Parser,
         ["MF"] = MembershipRefused.Parser,

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
-namespace ActorKv.Storage.Lmdb.Persistence;
+namespace ActorKv.Storage.Lmdb.Wal;
 
 /// <summary>How a segment log is opened.</summary>
 /// <param name="Directory">Where the segment files live; created if missing.</param>
@@ -29,8 +29,8 @@ public sealed record SegmentLogWrite(string PersistenceId, IReadOnlyList<(long S
 /// whole once their events are, without losing a highest sequence number, and a segment that ends
 /// short of where its successor says it ended is reported as corrupt instead of read short.
 /// </para>
-/// Plain file I/O and no Akka: the journal plugin calls it on its own pinned thread. Calls are
-/// serialized by a lock all the same, since Akka.Persistence may continue a replay on another thread.
+/// Plain file I/O and no Akka: the Raft actor calls it on its own thread. Calls are serialized by
+/// a lock all the same (an uncontended lock costs nothing next to an fdatasync).
 /// </summary>
 public sealed partial class SegmentLog : IDisposable
 {
@@ -89,6 +89,18 @@ public sealed partial class SegmentLog : IDisposable
         lock (gate)
         {
             return ids.TryGetValue(persistenceId, out var id) ? id.Highest : 0;
+        }
+    }
+
+    /// <summary>Every persistence id the log has seen, including those whose events are all deleted.</summary>
+    public IReadOnlyList<string> PersistenceIds
+    {
+        get
+        {
+            lock (gate)
+            {
+                return ids.Keys.ToList();
+            }
         }
     }
 
