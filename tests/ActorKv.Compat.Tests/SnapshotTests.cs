@@ -88,7 +88,7 @@ public sealed class SnapshotTests
 
         await cluster.IsolateAsync(follower, cut: false);
         await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), "cut/0149") is not null, TimeSpan.FromSeconds(30), "the follower to catch up");
-        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(followerRaft.SnapshotsInstalled >= 1), TimeSpan.FromSeconds(5), "Raft on the follower to take the installed store");
+        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(followerRaft.SnapshotsInstalled >= 1), TimeSpan.FromSeconds(30), "Raft on the follower to take the installed store");
         // Counted by whichever member led when the transfer ended, once the last ack is back.
         await TestEnvironment.WaitUntilAsync(() => Task.FromResult(cluster.Running.Values.Sum(m => m.Server.Node.Raft.SnapshotsSent) >= 1), TimeSpan.FromSeconds(5), "the sender to count the transfer");
         Assert.Single((await HashesAfterAsync(cluster, "after-heal")).Distinct());
@@ -121,7 +121,7 @@ public sealed class SnapshotTests
         var member = await cluster.JoinAsync(joiner);
         await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, "old/0099") is not null, TimeSpan.FromSeconds(30), "the new member to catch up");
         // The store is installed before Raft hears of it.
-        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(member.Server.Node.Raft.SnapshotsInstalled >= 1), TimeSpan.FromSeconds(5), "Raft on the new member to take the installed store");
+        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(member.Server.Node.Raft.SnapshotsInstalled >= 1), TimeSpan.FromSeconds(30), "Raft on the new member to take the installed store");
         Assert.Single((await HashesAfterAsync(cluster, "after-join")).Distinct());
     }
 }
