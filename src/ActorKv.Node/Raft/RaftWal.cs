@@ -30,7 +30,7 @@ public sealed class RaftWal : IDisposable
     public static RaftWal Open(SegmentLogOptions options)
     {
         var log = SegmentLog.Open(options);
-        if (log.PersistenceIds.FirstOrDefault(id => id is not Readys and not Snapshots) is { } foreign)
+        if (log.StreamIds.FirstOrDefault(id => id is not Readys and not Snapshots) is { } foreign)
         {
             log.Dispose();
             throw new IOException($"the Raft WAL at {options.Directory} holds records of '{foreign}', a layout of another build: run the build that wrote it, or start on a new data dir");

@@ -13,18 +13,19 @@ namespace ActorKv.Storage.Lmdb.Wal;
 /// <param name="Fsync">True: a write returns only once it is on disk (one fdatasync). False is for tests only.</param>
 public sealed record SegmentLogOptions(string Directory, long SegmentBytes, long MaxBytes, bool Fsync = true);
 
-/// <summary>One atomic write: events of one persistence id with their encoded payloads, all stored or none.</summary>
-public sealed record SegmentLogWrite(string PersistenceId, IReadOnlyList<(long SequenceNr, byte[] Payload)> Events);
+/// <summary>One atomic write: events of one stream with their encoded payloads, all stored or none.</summary>
+public sealed record SegmentLogWrite(string StreamId, IReadOnlyList<(long SequenceNr, byte[] Payload)> Events);
 
 /// <summary>
 /// The Raft WAL's files, laid out as etcd's WAL: append-only segment files, preallocated so that
 /// an append changes no file size, each batch written at once and made durable by ONE fdatasync
-/// (an LMDB commit makes two device flushes: its pages, then its meta page).
+/// (an LMDB commit makes two device flushes: its pages, then its meta page). It holds named
+/// streams of events, each numbered upwards (the Raft WAL's two: Readys and snapshots).
 /// <para>
 /// A frame is [body length u32][CRC-32C u32][body]. The CRC chains from the frame before it, so a
 /// stale frame left past a torn tail (a crash mid-write; those frames were never acknowledged)
 /// never reads as valid after newer frames; the first frame that fails its check ends a segment.
-/// Every segment opens with a checkpoint frame: each persistence id's highest sequence number and
+/// Every segment opens with a checkpoint frame: each stream's highest sequence number and
 /// deletion bound, and where the segment before it ended. So the oldest segments can be deleted
 /// whole once their events are, without losing a highest sequence number, and a segment that ends
 /// short of where its successor says it ended is reported as corrupt instead of read short.
@@ -42,7 +43,7 @@ public sealed partial class SegmentLog : IDisposable
 
     private readonly SegmentLogOptions options;
     private readonly List<Segment> segments = [];
-    private readonly Dictionary<string, PersistenceIdLog> ids = [];
+    private readonly Dictionary<string, StreamLog> ids = [];
     private readonly Lock gate = new();
     private Exception? broken;
 
@@ -83,17 +84,17 @@ public sealed partial class SegmentLog : IDisposable
         }
     }
 
-    /// <summary>The highest sequence number ever written for <paramref name="persistenceId"/>, deleted or not; 0 if none.</summary>
-    public long HighestSequenceNr(string persistenceId)
+    /// <summary>The highest sequence number ever written for <paramref name="streamId"/>, deleted or not; 0 if none.</summary>
+    public long HighestSequenceNr(string streamId)
     {
         lock (gate)
         {
-            return ids.TryGetValue(persistenceId, out var id) ? id.Highest : 0;
+            return ids.TryGetValue(streamId, out var id) ? id.Highest : 0;
         }
     }
 
-    /// <summary>Every persistence id the log has seen, including those whose events are all deleted.</summary>
-    public IReadOnlyList<string> PersistenceIds
+    /// <summary>Every stream the log has seen, including those whose events are all deleted.</summary>
+    public IReadOnlyList<string> StreamIds
     {
         get
         {
@@ -131,8 +132,8 @@ public sealed partial class SegmentLog : IDisposable
         var locations = Append(bodies);
         for (var w = 0; w < writes.Count; w++)
         {
-            var id = IdLog(writes[w].PersistenceId);
-            var at = locations[w].BodyOffset + 1 + 2 + Encoding.UTF8.GetByteCount(writes[w].PersistenceId) + 4;
+            var id = IdLog(writes[w].StreamId);
+            var at = locations[w].BodyOffset + 1 + 2 + Encoding.UTF8.GetByteCount(writes[w].StreamId) + 4;
             foreach (var (sequenceNr, payload) in writes[w].Events)
             {
                 at += 12;
@@ -143,12 +144,12 @@ public sealed partial class SegmentLog : IDisposable
     }
 
     /// <summary>Replays the events of one id from <paramref name="from"/> to <paramref name="to"/>, at most <paramref name="max"/>, in order.</summary>
-    public IReadOnlyList<(long SequenceNr, byte[] Payload)> Read(string persistenceId, long from, long to, long max)
+    public IReadOnlyList<(long SequenceNr, byte[] Payload)> Read(string streamId, long from, long to, long max)
     {
         lock (gate)
         {
             var events = new List<(long, byte[])>();
-            if (!ids.TryGetValue(persistenceId, out var id))
+            if (!ids.TryGetValue(streamId, out var id))
             {
                 return events;
             }
@@ -167,19 +168,19 @@ public sealed partial class SegmentLog : IDisposable
     }
 
     /// <summary>Deletes the events of one id up to <paramref name="toSequenceNr"/> (durably), then every oldest segment left without live events.</summary>
-    public void DeleteTo(string persistenceId, long toSequenceNr)
+    public void DeleteTo(string streamId, long toSequenceNr)
     {
         lock (gate)
         {
-            DeleteToLocked(persistenceId, toSequenceNr);
+            DeleteToLocked(streamId, toSequenceNr);
         }
     }
 
-    private void DeleteToLocked(string persistenceId, long toSequenceNr)
+    private void DeleteToLocked(string streamId, long toSequenceNr)
     {
-        var body = new FrameWriter(DeletedToFrame).Id(persistenceId).Int64(toSequenceNr).ToArray();
+        var body = new FrameWriter(DeletedToFrame).Id(streamId).Int64(toSequenceNr).ToArray();
         Append([body]);
-        IdLog(persistenceId).DeleteTo(toSequenceNr);
+        IdLog(streamId).DeleteTo(toSequenceNr);
         var removed = false;
         while (segments.Count > 1 && segments[0].LiveEvents == 0)
         {
@@ -213,11 +214,11 @@ public sealed partial class SegmentLog : IDisposable
         segments.Clear();
     }
 
-    private PersistenceIdLog IdLog(string persistenceId)
+    private StreamLog IdLog(string streamId)
     {
-        if (!ids.TryGetValue(persistenceId, out var id))
+        if (!ids.TryGetValue(streamId, out var id))
         {
-            ids[persistenceId] = id = new PersistenceIdLog();
+            ids[streamId] = id = new StreamLog();
         }
 
         return id;
@@ -225,7 +226,7 @@ public sealed partial class SegmentLog : IDisposable
 
     private static byte[] EncodeEvents(SegmentLogWrite write)
     {
-        var frame = new FrameWriter(EventsFrame).Id(write.PersistenceId).UInt32((uint)write.Events.Count);
+        var frame = new FrameWriter(EventsFrame).Id(write.StreamId).UInt32((uint)write.Events.Count);
         foreach (var (sequenceNr, payload) in write.Events)
         {
             frame.Int64(sequenceNr).UInt32((uint)payload.Length).Bytes(payload);
@@ -237,9 +238,9 @@ public sealed partial class SegmentLog : IDisposable
     private byte[] EncodeCheckpoint(long previousSegmentEnd)
     {
         var frame = new FrameWriter(CheckpointFrame).Int64(previousSegmentEnd).UInt32((uint)ids.Count);
-        foreach (var (persistenceId, id) in ids)
+        foreach (var (streamId, id) in ids)
         {
-            frame.Id(persistenceId).Int64(id.Highest).Int64(id.DeletedTo);
+            frame.Id(streamId).Int64(id.Highest).Int64(id.DeletedTo);
         }
 
         return frame.ToArray();
@@ -534,8 +535,8 @@ public sealed partial class SegmentLog : IDisposable
 
     private readonly record struct EventLocation(long SequenceNr, Segment Segment, long Offset, int Length);
 
-    /// <summary>One persistence id's live events in sequence order, its highest sequence number and deletion bound.</summary>
-    private sealed class PersistenceIdLog
+    /// <summary>One stream's live events in sequence order, its highest sequence number and deletion bound.</summary>
+    private sealed class StreamLog
     {
         public List<EventLocation> Events { get; } = [];
 
@@ -598,9 +599,9 @@ public sealed partial class SegmentLog : IDisposable
 
         public FrameWriter(byte type) => stream.WriteByte(type);
 
-        public FrameWriter Id(string persistenceId)
+        public FrameWriter Id(string streamId)
         {
-            var bytes = Encoding.UTF8.GetBytes(persistenceId);
+            var bytes = Encoding.UTF8.GetBytes(streamId);
             Span<byte> length = stackalloc byte[2];
             BinaryPrimitives.WriteUInt16LittleEndian(length, checked((ushort)bytes.Length));
             stream.Write(length);
