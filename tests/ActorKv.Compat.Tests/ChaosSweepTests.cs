@@ -51,8 +51,6 @@ public sealed class ChaosSweepTests(ITestOutputHelper output)
                 throw new TimeoutException("chaos/run.sh did not finish within 4 minutes");
             }
 
-            output.WriteLine(await stdout);
-            output.WriteLine(await stderr);
             if (run.ExitCode != 0)
             {
                 // The report directory goes with the test: keep what the nodes logged in CI's output.
@@ -66,8 +64,12 @@ public sealed class ChaosSweepTests(ITestOutputHelper output)
                 }
             }
 
+            // The run's own output last: CI keeps only the tail of a failed run, and the verdict
+            // table (which check failed, and why) is at the end of it.
+            output.WriteLine(await stderr);
+            output.WriteLine(await stdout);
             Assert.Contains("linearizable", await stdout, StringComparison.Ordinal);
-            Assert.Equal(0, run.ExitCode);
+            Assert.True(run.ExitCode == 0, $"chaos/run.sh exited {run.ExitCode}; failed checks: {string.Join(" | ", (await stdout).Split('\n').Where(line => line.Contains(" FAILED ", StringComparison.Ordinal)))}");
         }
         finally
         {
