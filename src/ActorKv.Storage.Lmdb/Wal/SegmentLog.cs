@@ -128,17 +128,15 @@ public sealed partial class SegmentLog : IDisposable
 
     private void WriteLocked(IReadOnlyList<SegmentLogWrite> writes)
     {
-        var bodies = writes.Select(EncodeEvents).ToList();
-        var locations = Append(bodies);
+        var encoded = writes.Select(EncodeEvents).ToList();
+        var locations = Append(encoded.Select(e => e.Body).ToList());
         for (var w = 0; w < writes.Count; w++)
         {
             var id = IdLog(writes[w].StreamId);
-            var at = locations[w].BodyOffset + 1 + 2 + Encoding.UTF8.GetByteCount(writes[w].StreamId) + 4;
-            foreach (var (sequenceNr, payload) in writes[w].Events)
+            var events = writes[w].Events;
+            for (var e = 0; e < events.Count; e++)
             {
-                at += 12;
-                id.Add(new EventLocation(sequenceNr, locations[w].Segment, at, payload.Length));
-                at += payload.Length;
+                id.Add(new EventLocation(events[e].SequenceNr, locations[w].Segment, locations[w].BodyOffset + encoded[w].PayloadOffsets[e], events[e].Payload.Length));
             }
         }
     }
@@ -224,15 +222,19 @@ public sealed partial class SegmentLog : IDisposable
         return id;
     }
 
-    private static byte[] EncodeEvents(SegmentLogWrite write)
+    /// <summary>An events frame's body, and where in it each payload starts (for the index).</summary>
+    private static (byte[] Body, List<int> PayloadOffsets) EncodeEvents(SegmentLogWrite write)
     {
         var frame = new FrameWriter(EventsFrame).Id(write.StreamId).UInt32((uint)write.Events.Count);
+        var payloadOffsets = new List<int>(write.Events.Count);
         foreach (var (sequenceNr, payload) in write.Events)
         {
-            frame.Int64(sequenceNr).UInt32((uint)payload.Length).Bytes(payload);
+            frame.Int64(sequenceNr).UInt32((uint)payload.Length);
+            payloadOffsets.Add(frame.Position);
+            frame.Bytes(payload);
         }
 
-        return frame.ToArray();
+        return (frame.ToArray(), payloadOffsets);
     }
 
     private byte[] EncodeCheckpoint(long previousSegmentEnd)
@@ -629,6 +631,8 @@ public sealed partial class SegmentLog : IDisposable
             stream.Write(bytes);
             return this;
         }
+
+        public int Position => (int)stream.Position;
 
         public byte[] ToArray() => stream.ToArray();
     }
