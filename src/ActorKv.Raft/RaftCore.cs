@@ -85,6 +85,12 @@ public sealed partial class RaftCore
 
     public ulong LeadTransferee => leadTransferee;
 
+    /// <summary>
+    /// On a leader, the index of the last membership change it may have in its log: until the
+    /// application has applied that far, its view of the membership may miss a change.
+    /// </summary>
+    public ulong PendingConfIndex => pendingConfIndex;
+
     public SoftState SoftState => new(Lead, Role);
 
     public HardState HardState => new(Term, Vote, log.Committed);

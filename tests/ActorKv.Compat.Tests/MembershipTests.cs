@@ -186,6 +186,29 @@ public sealed partial class MembershipTests
     }
 
     [Fact]
+    public async Task A_change_that_reaches_the_leader_behind_others_is_checked_against_them_applied()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        var leaderId = await cluster.WaitForLeaderAsync();
+        var leader = cluster.Member(leaderId).Server.Node;
+        var follower = leaderId % 3 + 1;
+
+        // Each call hands its change to Raft before it returns, so they reach the leader in this
+        // order. Alone, the removal would be allowed (2 started of 2); behind the two unstarted
+        // voters it leaves 2 started of 4, as a leader that checked it against a membership
+        // missing one of them (not applied yet) would not see.
+        var add1 = leader.MemberAddAsync(new MemberAddRequest { PeerURLs = { $"http://127.0.0.1:{TestEnvironment.FreePort()}" } });
+        var add2 = leader.MemberAddAsync(new MemberAddRequest { PeerURLs = { $"http://127.0.0.1:{TestEnvironment.FreePort()}" } });
+        var remove = leader.MemberRemoveAsync(new MemberRemoveRequest { ID = follower });
+
+        await add1;
+        await add2;
+        var error = await Assert.ThrowsAsync<RpcException>(() => remove);
+        Assert.Equal((StatusCode.FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members"), (error.StatusCode, error.Status.Detail));
+        Assert.Equal(5, leader.MemberList().Members.Count);
+    }
+
+    [Fact]
     public async Task A_five_member_cluster_survives_two_failures_including_the_leader_and_stops_at_three()
     {
         await using var cluster = await InProcessCluster.StartAsync(5);

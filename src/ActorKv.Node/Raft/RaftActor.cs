@@ -196,6 +196,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             status.PublishApplied(appliedIndex, durableAppliedIndex);
             ReleaseReads();
             MaybeCompactLog();
+            RetryMembershipChanges();
         });
         Receive<SnapshotChunk>(chunk => IsFromThisCluster(chunk.ClusterId, chunk.From), chunk =>
         {
@@ -513,6 +514,29 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             return;
         }
 
+        // Most often the previous change (or, for a new leader, its log) is not applied yet: a
+        // moment later it is. Try again after the next Ready or apply, for a while.
+        void TryLater(string reason)
+        {
+            var deadline = retryDeadline ?? DateTime.UtcNow + MembershipRetryWindow;
+            if (DateTime.UtcNow < deadline)
+            {
+                membershipRetries.Add((change, forwardedBy, deadline));
+            }
+            else
+            {
+                Refuse(EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership change refused, retry: " + reason));
+            }
+        }
+
+        // The checks below read the membership applied here; one that misses a change still in
+        // the log would pass a change that the change before it forbids.
+        if (Core.PendingConfIndex > appliedIndex)
+        {
+            TryLater("a previous membership change is not applied yet");
+            return;
+        }
+
         var refused = membership.Validate(change) ?? membership.CheckQuorumAfter(change) ?? CheckLearnerInSync(change);
         if (refused is not null)
         {
@@ -527,17 +551,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
         catch (ProposalDroppedException dropped)
         {
-            // Most often the previous change (or, for a new leader, its log) is not applied yet:
-            // a moment later it is. Try again after the next Ready, for a while.
-            var deadline = retryDeadline ?? DateTime.UtcNow + MembershipRetryWindow;
-            if (DateTime.UtcNow < deadline)
-            {
-                membershipRetries.Add((change, forwardedBy, deadline));
-            }
-            else
-            {
-                Refuse(EtcdErrors.Error(Grpc.Core.StatusCode.FailedPrecondition, "actorkv: membership change refused, retry: " + dropped.Message));
-            }
+            TryLater(dropped.Message);
         }
     }
 
