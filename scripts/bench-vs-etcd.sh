@@ -233,6 +233,41 @@ if [ -n "$chart" ] && [ -s "$results" ]; then
   echo "chart: $chart"
 fi
 
+# What each server's own metrics say its disk did during the rounds above (etcd's histograms,
+# same names on both; summed over the members): which of the two waited longer on the disk.
+echo
+echo "disk latency as each server measured it (all members, all rounds above):"
+for system in actorkv etcd; do
+  http=()
+  [ "$system" = actorkv ] && http=(--http2-prior-knowledge)
+  for endpoint in $(endpoints_of "$(port_of "$system")" | tr , ' '); do
+    curl -s --max-time 5 "${http[@]}" "http://$endpoint/metrics" || true
+  done >"$work/metrics-$system.txt"
+done
+python3 - "$work/metrics-actorkv.txt" "$work/metrics-etcd.txt" <<'PY'
+import re, sys
+def histograms(path):
+    found = {}
+    for line in open(path):
+        m = re.match(r'(etcd_disk_\w+_duration_seconds)_(bucket|count|sum)(?:\{le="([^"]+)"\})? ([0-9.e+-]+)$', line.strip())
+        if m:
+            name, part, le, value = m.groups()
+            h = found.setdefault(name, {"buckets": {}, "count": 0.0, "sum": 0.0})
+            if part == "bucket":
+                h["buckets"][float(le)] = h["buckets"].get(float(le), 0.0) + float(value)
+            else:
+                h[part] += float(value)
+    return found
+print(f"{'':>8} {'histogram':>42} | {'count':>8} {'mean':>8} | {'<=1ms':>6} {'<=2ms':>6} {'<=4ms':>6} {'<=8ms':>6}")
+for system, path in (("ActorKv", sys.argv[1]), ("etcd", sys.argv[2])):
+    for name, h in sorted(histograms(path).items()):
+        n = h["count"]
+        if n == 0:
+            continue
+        share = lambda le: 100 * h["buckets"].get(le, 0) / n
+        print(f"{system:>8} {name:>42} | {n:>8.0f} {1000 * h['sum'] / n:>6.2f}ms | {share(0.001):>5.1f}% {share(0.002):>5.1f}% {share(0.004):>5.1f}% {share(0.008):>5.1f}%")
+PY
+
 if [ "$check_perf" != "none" ]; then
   echo
   for system in actorkv etcd; do

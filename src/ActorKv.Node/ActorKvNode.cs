@@ -37,8 +37,9 @@ public sealed class ActorKvNode : IAsyncDisposable
     private readonly ApplyVisibility visibility;
     private int disposed;
 
-    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, IActorRef watchHub, RaftStatus raftStatus, ApplyVisibility visibility)
+    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, IActorRef watchHub, RaftStatus raftStatus, ApplyVisibility visibility, NodeMetrics metrics)
     {
+        Metrics = metrics;
         this.visibility = visibility;
         this.leases = leases;
         this.watchHub = watchHub;
@@ -69,6 +70,9 @@ public sealed class ActorKvNode : IAsyncDisposable
     /// <summary>What Raft last knew on this node (term, leader, commit, applied).</summary>
     public RaftStatus Raft => raftStatus;
 
+    /// <summary>This node's Prometheus metrics (etcd's names), served at /metrics.</summary>
+    public NodeMetrics Metrics { get; }
+
     /// <summary>How far this node's answered writes are visible to reads of its store.</summary>
     public ApplyVisibility Visibility => visibility;
 
@@ -77,7 +81,8 @@ public sealed class ActorKvNode : IAsyncDisposable
         var settings = ActorKvSettings.FromConfig(config);
         // A Raft member's WAL holds every committed entry the store has not durably applied, so
         // its store syncs once a commit, not twice; a single node's store is its only copy.
-        var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync, SyncMeta: !settings.Cluster.Replicated));
+        var metrics = new NodeMetrics();
+        var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync, SyncMeta: !settings.Cluster.Replicated, CommitObserved: metrics.ObserveBackendCommit));
         ActorSystem? system = null;
         try
         {
@@ -97,13 +102,14 @@ public sealed class ActorKvNode : IAsyncDisposable
             var usage = new StorageUsage();
             var raftStatus = new RaftStatus();
             var visibility = new ApplyVisibility();
+            metrics.TrackState(settings.Cluster.Replicated, settings.Cluster.NodeId, raftStatus, store);
             system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config) : config);
-            var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility), "node");
+            var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility, metrics), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
             var leases = await guardian.Ask<IActorRef>(NodeGuardian.GetLeases.Instance, TimeSpan.FromSeconds(30));
             var watchHub = await guardian.Ask<IActorRef>(NodeGuardian.GetWatchHub.Instance, TimeSpan.FromSeconds(30));
-            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, watchHub, raftStatus, visibility);
+            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, watchHub, raftStatus, visibility, metrics);
         }
         catch
         {

@@ -45,7 +45,7 @@ public sealed class NodeGuardian : ReceiveActor
         public static readonly GetLog Instance = new();
     }
 
-    public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus, ApplyVisibility visibility)
+    public NodeGuardian(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus, ApplyVisibility visibility, NodeMetrics metrics)
     {
         MvccMeta meta;
         using (var view = store.BeginRead())
@@ -62,7 +62,7 @@ public sealed class NodeGuardian : ReceiveActor
         IActorRef log;
         if (settings.Cluster.Replicated)
         {
-            log = Context.ActorOf(RaftActor.Props(settings.Cluster, settings.WalOptions(), ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, StorageDispatcher), logName);
+            log = Context.ActorOf(RaftActor.Props(settings.Cluster, settings.WalOptions() with { SyncObserved = metrics.ObserveWalFsync }, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, StorageDispatcher), logName);
         }
         else
         {
@@ -83,6 +83,6 @@ public sealed class NodeGuardian : ReceiveActor
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: 10, withinTimeRange: TimeSpan.FromMinutes(1), localOnlyDecider: _ => Directive.Restart);
 
-    public static Props Props(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus, ApplyVisibility visibility) =>
-        Akka.Actor.Props.Create(() => new NodeGuardian(settings, store, engine, waiters, usage, raftStatus, visibility));
+    public static Props Props(ActorKvSettings settings, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, RaftStatus raftStatus, ApplyVisibility visibility, NodeMetrics metrics) =>
+        Akka.Actor.Props.Create(() => new NodeGuardian(settings, store, engine, waiters, usage, raftStatus, visibility, metrics));
 }

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
+using Prometheus;
 
 namespace ActorKv.Server;
 
@@ -55,10 +56,15 @@ public sealed class ActorKvServer : IAsyncDisposable
                 kestrel.Limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
                 kestrel.Limits.MaxRequestBodySize = node.Settings.MaxRequestBytes + node.Settings.GrpcOverheadBytes;
                 kestrel.Listen(node.Settings.ClientEndpoint, listen => listen.Protocols = HttpProtocols.Http2);
+                if (node.Settings.MetricsEndpoint is { } metricsEndpoint)
+                {
+                    kestrel.Listen(metricsEndpoint, listen => listen.Protocols = HttpProtocols.Http1);
+                }
             });
             builder.Services.AddEtcdGateway(node);
             var app = builder.Build();
             app.MapEtcdGateway();
+            app.MapMetrics("/metrics", node.Metrics.Registry);
             await app.StartAsync();
             return new ActorKvServer(node, app, node.Settings.ClientEndpoint);
         }

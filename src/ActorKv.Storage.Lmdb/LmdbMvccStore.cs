@@ -130,7 +130,7 @@ public sealed class LmdbMvccStore : IDisposable
 
     /// <summary>Starts the single write transaction. Commit or dispose it on the thread that began it.</summary>
     public LmdbWriteView BeginWrite() =>
-        new(environment.BeginTransaction(), Databases);
+        new(environment.BeginTransaction(), Databases, Options.CommitObserved);
 
     public void Dispose()
     {

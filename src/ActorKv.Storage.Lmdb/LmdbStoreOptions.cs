@@ -14,4 +14,5 @@ namespace ActorKv.Storage.Lmdb;
 /// so a power loss can undo the latest commit, never corrupt. Only for a store whose latest
 /// commits can be replayed from elsewhere (a Raft member's log); see <see cref="LmdbMvccStore.Sync"/>.
 /// </param>
-public sealed record LmdbStoreOptions(string Directory, long MapSizeBytes, int MaxReaders = 512, bool Fsync = true, bool SyncMeta = true);
+/// <param name="CommitObserved">Told how long each commit of a write transaction took (its disk writes and syncs); for metrics.</param>
+public sealed record LmdbStoreOptions(string Directory, long MapSizeBytes, int MaxReaders = 512, bool Fsync = true, bool SyncMeta = true, Action<TimeSpan>? CommitObserved = null);

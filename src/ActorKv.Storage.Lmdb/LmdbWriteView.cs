@@ -10,13 +10,16 @@ namespace ActorKv.Storage.Lmdb;
 public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
 {
     private readonly StoreDatabases databases;
+    private readonly Action<TimeSpan>? commitObserved;
     private bool metaChanged;
     private bool committed;
 
-    internal LmdbWriteView(LightningTransaction txn, StoreDatabases databases)
+    // commitObserved is told each commit's duration; null for a nested view (its commit does no I/O).
+    internal LmdbWriteView(LightningTransaction txn, StoreDatabases databases, Action<TimeSpan>? commitObserved)
         : base(txn, databases)
     {
         this.databases = databases;
+        this.commitObserved = commitObserved;
     }
 
     /// <summary>
@@ -25,7 +28,7 @@ public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
     /// commit discards only them. Use it on this view's thread, and dispose it before this view
     /// is committed or disposed.
     /// </summary>
-    public LmdbWriteView BeginNested() => new(Txn.BeginTransaction(), databases);
+    public LmdbWriteView BeginNested() => new(Txn.BeginTransaction(), databases, commitObserved: null);
 
     public void WriteVersion(KeyValueEntry entry, Revision revision, bool tombstone)
     {
@@ -96,8 +99,10 @@ public sealed class LmdbWriteView : LmdbReadView, IMvccWriteView
             LmdbErrors.Check(Txn.Put(MetaDatabase, MetaRecordKey, VersionCodec.EncodeMeta(Meta), PutOptions.None), "store the meta record");
         }
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         LmdbErrors.Check(Txn.Commit(), "commit");
         committed = true;
+        commitObserved?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(started));
     }
 
     public override void Dispose()

@@ -26,7 +26,8 @@ public sealed record ActorKvSettings(
     ClusterSettings Cluster,
     ActorKv.Node.Leases.LeaseSettings Leases,
     WatchSettings Watch,
-    bool ChaosEnabled = false)
+    bool ChaosEnabled = false,
+    IPEndPoint? MetricsEndpoint = null)
 {
     private const string ReferenceResource = "ActorKv.Node.actorkv.conf";
 
@@ -89,7 +90,8 @@ public sealed record ActorKvSettings(
                 root.GetTimeSpan("watch.progress-notify-interval"),
                 root.GetTimeSpan("watch.sync-interval"),
                 root.GetInt("watch.max-pending-event-responses")),
-            ChaosEnabled: root.GetBoolean("chaos.enabled"));
+            ChaosEnabled: root.GetBoolean("chaos.enabled"),
+            MetricsEndpoint: root.GetString("node.metrics-url") is { Length: > 0 } metricsUrl ? ParseEndpoint(metricsUrl, "actorkv.node.metrics-url") : null);
         settings.Validate();
         return settings;
     }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -11,7 +12,8 @@ namespace ActorKv.Storage.Lmdb.Wal;
 /// <param name="SegmentBytes">Each segment's preallocated size; a batch that does not fit starts the next one.</param>
 /// <param name="MaxBytes">The most disk all segments may take; a write past it fails, as on a full disk.</param>
 /// <param name="Fsync">True: a write returns only once it is on disk (one fdatasync). False is for tests only.</param>
-public sealed record SegmentLogOptions(string Directory, long SegmentBytes, long MaxBytes, bool Fsync = true);
+/// <param name="SyncObserved">Told how long each fdatasync took; for metrics.</param>
+public sealed record SegmentLogOptions(string Directory, long SegmentBytes, long MaxBytes, bool Fsync = true, Action<TimeSpan>? SyncObserved = null);
 
 /// <summary>One atomic write: events of one stream with their encoded payloads, all stored or none.</summary>
 public sealed record SegmentLogWrite(string StreamId, IReadOnlyList<(long SequenceNr, byte[] Payload)> Events);
@@ -292,7 +294,9 @@ public sealed partial class SegmentLog : IDisposable
             CrashPoints.Reached(CrashPoints.WalBeforeCommit);
             if (options.Fsync)
             {
+                var started = Stopwatch.GetTimestamp();
                 Check(fdatasync((int)active.Handle.DangerousGetHandle()), "fdatasync", active.Path);
+                options.SyncObserved?.Invoke(Stopwatch.GetElapsedTime(started));
             }
 
             active.End += buffer.Length;

@@ -1,0 +1,79 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using ActorKv.Compat.Tests.Fixtures;
+
+namespace ActorKv.Compat.Tests;
+
+/// <summary>
+/// /metrics as etcd serves it: the same names and types as real etcd 3.4's, counting what the
+/// node did, over HTTP/1.1 on the metrics listener and HTTP/2 on the client port.
+/// </summary>
+public sealed class MetricsTests
+{
+    [Fact]
+    public async Task A_node_serves_etcds_metrics_under_etcds_names_and_types_and_counts_its_commits()
+    {
+        var metricsPort = TestEnvironment.FreePort();
+        await using var etcd = await EtcdServer.StartAsync();
+        await using var node = await ActorKvInProcess.StartAsync($"actorkv.node.metrics-url = \"127.0.0.1:{metricsPort}\"");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+
+        var etcdTypes = TypeLines(await http.GetStringAsync(etcd.Url + "/metrics"));
+        var before = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
+        var ourTypes = TypeLines(before);
+        Assert.Contains("# TYPE etcd_disk_backend_commit_duration_seconds histogram", ourTypes);
+        Assert.Contains("# TYPE etcd_disk_wal_fsync_duration_seconds histogram", ourTypes);
+        Assert.Empty(ourTypes.Except(etcdTypes));
+
+        await Etcdctl.RunAsync(node.Endpoint, ["put", "k", "v"]);
+        var after = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
+        Assert.True(Value(after, "etcd_disk_backend_commit_duration_seconds_count") > Value(before, "etcd_disk_backend_commit_duration_seconds_count"));
+        Assert.Equal(1, Value(after, "etcd_server_has_leader"));
+        Assert.Equal(1, Value(after, "etcd_server_is_leader"));
+        Assert.True(Value(after, "etcd_server_proposals_applied_total") > Value(before, "etcd_server_proposals_applied_total"));
+
+        // The client port speaks HTTP/2 only (gRPC without TLS): /metrics is there too.
+        var overHttp2 = new HttpRequestMessage(HttpMethod.Get, node.Url + "/metrics") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        var response = await http.SendAsync(overHttp2);
+        response.EnsureSuccessStatusCode();
+        Assert.Contains("etcd_server_has_leader 1", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Each_member_counts_its_own_wal_syncs_and_knows_who_leads()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3);
+        var leader = await cluster.WaitForLeaderAsync();
+        var before = cluster.Running.ToDictionary(m => m.Key, m => Scrape(m.Value));
+        for (var i = 0; i < 5; i++)
+        {
+            await cluster.PutAsync($"k{i}", "v");
+        }
+
+        // The followers' syncs and their state may trail the leader's answer by a moment.
+        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(cluster.Running.All(member =>
+        {
+            var now = Scrape(member.Value);
+            return Value(now, "etcd_disk_wal_fsync_duration_seconds_count") >= Value(before[member.Key], "etcd_disk_wal_fsync_duration_seconds_count") + 1
+                && Value(now, "etcd_server_has_leader") == 1
+                && Value(now, "etcd_server_is_leader") == (member.Key == leader ? 1 : 0);
+        })), TimeSpan.FromSeconds(10), "every member to count WAL syncs and know the leader");
+    }
+
+    private static string Scrape(ActorKvInProcess member)
+    {
+        using var text = new MemoryStream();
+        member.Server.Node.Metrics.Registry.CollectAndExportAsTextAsync(text).GetAwaiter().GetResult();
+        return System.Text.Encoding.UTF8.GetString(text.ToArray());
+    }
+
+    private static HashSet<string> TypeLines(string exposition) =>
+        exposition.Split('\n').Where(line => line.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(line => line.Trim()).ToHashSet();
+
+    private static double Value(string exposition, string name)
+    {
+        var match = Regex.Match(exposition, $"^{Regex.Escape(name)} (\\S+)$", RegexOptions.Multiline);
+        Assert.True(match.Success, $"{name} is not in the exposition");
+        return double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
