@@ -44,26 +44,39 @@ public sealed class MetricsTests
     {
         await using var cluster = await InProcessCluster.StartAsync(3);
         var leader = await cluster.WaitForLeaderAsync();
-        var before = cluster.Running.ToDictionary(m => m.Key, m => Scrape(m.Value));
+        var before = new Dictionary<ulong, string>();
+        foreach (var (id, member) in cluster.Running)
+        {
+            before[id] = await ScrapeAsync(member);
+        }
+
         for (var i = 0; i < 5; i++)
         {
             await cluster.PutAsync($"k{i}", "v");
         }
 
         // The followers' syncs and their state may trail the leader's answer by a moment.
-        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(cluster.Running.All(member =>
+        await TestEnvironment.WaitUntilAsync(async () =>
         {
-            var now = Scrape(member.Value);
-            return Value(now, "etcd_disk_wal_fsync_duration_seconds_count") >= Value(before[member.Key], "etcd_disk_wal_fsync_duration_seconds_count") + 1
-                && Value(now, "etcd_server_has_leader") == 1
-                && Value(now, "etcd_server_is_leader") == (member.Key == leader ? 1 : 0);
-        })), TimeSpan.FromSeconds(10), "every member to count WAL syncs and know the leader");
+            foreach (var (id, member) in cluster.Running)
+            {
+                var now = await ScrapeAsync(member);
+                if (Value(now, "etcd_disk_wal_fsync_duration_seconds_count") < Value(before[id], "etcd_disk_wal_fsync_duration_seconds_count") + 1
+                    || Value(now, "etcd_server_has_leader") != 1
+                    || Value(now, "etcd_server_is_leader") != (id == leader ? 1 : 0))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, TimeSpan.FromSeconds(10), "every member to count WAL syncs and know the leader");
     }
 
-    private static string Scrape(ActorKvInProcess member)
+    private static async Task<string> ScrapeAsync(ActorKvInProcess member)
     {
         using var text = new MemoryStream();
-        member.Server.Node.Metrics.Registry.CollectAndExportAsTextAsync(text).GetAwaiter().GetResult();
+        await member.Server.Node.Metrics.Registry.CollectAndExportAsTextAsync(text);
         return System.Text.Encoding.UTF8.GetString(text.ToArray());
     }
 
