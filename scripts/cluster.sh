@@ -185,7 +185,9 @@ case "$command" in
       fi
       endpoints+=("$(start_node "n$i")")
     done
-    [ "$nodes" -eq 1 ] || wait_for_leader "$(IFS=,; echo "${endpoints[*]}")"
+    # A lone node leads at once, unless --extra-conf makes it a one-member Raft cluster
+    # (hocon/single-raft.conf), which elects itself first: wait in every case.
+    wait_for_leader "$(IFS=,; echo "${endpoints[*]}")"
     echo "ENDPOINTS=$(IFS=,; echo "${endpoints[*]}")"
     ;;
   down)
