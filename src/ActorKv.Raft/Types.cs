@@ -10,8 +10,11 @@ public sealed record Entry(ulong Term, ulong Index, EntryType Type, byte[] Data)
     {
     }
 
+    /// <summary>What <see cref="SizeBytes"/> adds to the data's length.</summary>
+    public const int OverheadBytes = 24;
+
     /// <summary>An estimate of the entry's size, for the byte bounds on messages.</summary>
-    public long SizeBytes => Data.Length + 24;
+    public long SizeBytes => Data.Length + OverheadBytes;
 }
 
 /// <summary>What must be persisted before any message of the same Ready is sent.</summary>
