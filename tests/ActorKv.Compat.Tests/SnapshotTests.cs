@@ -110,6 +110,15 @@ public sealed class SnapshotTests
         await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots);
         var leader = await cluster.WaitForLeaderAsync();
         await PutManyAsync(cluster.Member(leader), "old", 100);
+        // The log must have been compacted before the joiner asks for it. Compaction follows the
+        // store's durable index (its commits), so puts go on until it has happened: without this
+        // the joiner could get every entry from the log, as it did once under a loaded run.
+        var leaderRaft = cluster.Member(leader).Server.Node.Raft;
+        for (var i = 0; leaderRaft.LogSnapshotIndex < 20; i++)
+        {
+            Assert.True(i < 2_000, $"no WAL compaction after {i} more puts (store durable to {leaderRaft.DurableApplied})");
+            await PutManyAsync(cluster.Member(leader), $"more{i}", 1);
+        }
 
         var joiner = InProcessCluster.NewSpec(0, "n4");
         using (var channel = GrpcChannel.ForAddress(cluster.Member(leader).Url))
