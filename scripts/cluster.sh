@@ -4,8 +4,9 @@
 #   scripts/cluster.sh up [--nodes N] [--data-dir DIR] [--base-port P] [--extra-conf FILE]
 #       Builds actorkv (Release) if needed, starts the nodes, waits until they serve, prints
 #       ENDPOINTS=host:port,...  Node i (1-based) serves clients on P + 10*(i-1) and talks Raft
-#       (Akka.Remote) on P + 1 + 10*(i-1); default P 2379. One node runs without Raft
-#       (hocon/single.conf); more form a Raft cluster (hocon/node1.conf ... with the ports above).
+#       (Akka.Remote) on P + 1 + 10*(i-1); default P 2379. One node is a Raft cluster of one
+#       member (hocon/single.conf, as a single etcd is); more form a Raft cluster (hocon/node1.conf
+#       ... with the ports above). --extra-conf hocon/single-plain.conf runs a lone node without Raft.
 #       --extra-conf adds a HOCON file over each node's own, on every start (chaos/run.sh gives
 #       hocon/chaos.conf or chaos-links.conf).
 #   scripts/cluster.sh down [--data-dir DIR]      stops every node of DIR (SIGTERM, then kill -9)
@@ -82,14 +83,12 @@ write_node_conf() {
     echo "  data-dir = \"$dir/data\""
     echo "  client-url = \"127.0.0.1:$(client_port_of "$name")\""
     echo "}"
-    if [ "$nodes" -gt 1 ]; then
-      echo "actorkv.cluster {"
-      echo "  node-id = ${name#n}"
-      echo "  initial-members = ["
-      members_hocon
-      echo "  ]"
-      echo "}"
-    fi
+    echo "actorkv.cluster {"
+    echo "  node-id = ${name#n}"
+    echo "  initial-members = ["
+    members_hocon
+    echo "  ]"
+    echo "}"
   } > "$dir/node.conf"
   # The base file: single.conf for a lone node, the node's own example file for a cluster.
   if [ "$nodes" -gt 1 ]; then echo "$root/hocon/node1.conf"; else echo "$root/hocon/single.conf"; fi > "$dir/base-conf"
@@ -185,8 +184,7 @@ case "$command" in
       fi
       endpoints+=("$(start_node "n$i")")
     done
-    # A lone node leads at once, unless --extra-conf makes it a one-member Raft cluster
-    # (hocon/single-raft.conf), which elects itself first: wait in every case.
+    # A one-member Raft cluster elects itself first (a plain lone node leads at once): wait.
     wait_for_leader "$(IFS=,; echo "${endpoints[*]}")"
     echo "ENDPOINTS=$(IFS=,; echo "${endpoints[*]}")"
     ;;

@@ -12,10 +12,14 @@ public sealed class DurabilityTests(ITestOutputHelper output)
 {
     private const int Writers = 16;
 
-    [Fact]
-    public async Task Kill_9_during_writes_loses_no_acknowledged_write_and_applies_no_txn_in_part()
+    /// <summary>The default lone node (a one-member Raft cluster: its WAL holds the writes) and the plain one (its store does).</summary>
+    public static TheoryData<string> LoneNodeModes => new() { "one-member-raft", "plain" };
+
+    [Theory]
+    [MemberData(nameof(LoneNodeModes))]
+    public async Task Kill_9_during_writes_loses_no_acknowledged_write_and_applies_no_txn_in_part(string mode)
     {
-        await using var node = await ActorKvProcess.StartAsync();
+        await using var node = await ActorKvProcess.StartAsync(mode == "plain" ? "actorkv.cluster { node-id = 0, initial-members = [] }" : "");
         var acknowledged = new ConcurrentDictionary<string, string>();
         var txnGroupsSent = new ConcurrentBag<string>();
         using var stopWriting = new CancellationTokenSource();

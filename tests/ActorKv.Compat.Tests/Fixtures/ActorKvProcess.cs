@@ -11,6 +11,8 @@ namespace ActorKv.Compat.Tests.Fixtures;
 public sealed class ActorKvProcess : IAsyncDisposable
 {
     private readonly string overrides;
+    // hocon/single.conf's one-member Raft cluster listens for peers here (a cluster member's overrides replace it).
+    private readonly int peerPort;
     private ChildProcess? process;
 
     private ActorKvProcess(string dataDirectory, int clientPort, string overrides)
@@ -18,6 +20,7 @@ public sealed class ActorKvProcess : IAsyncDisposable
         DataDirectory = dataDirectory;
         ClientPort = clientPort;
         this.overrides = overrides;
+        peerPort = TestEnvironment.FreePort();
     }
 
     public string DataDirectory { get; }
@@ -57,6 +60,9 @@ public sealed class ActorKvProcess : IAsyncDisposable
               data-dir = "{{Path.Combine(DataDirectory, "node")}}"
               client-url = "127.0.0.1:{{ClientPort}}"
             }
+            actorkv.cluster.initial-members = [
+              { id = 1, name = n1, peer = "127.0.0.1:{{peerPort}}", client = "127.0.0.1:{{ClientPort}}" }
+            ]
             {{overrides}}
             """);
         var root = TestEnvironment.RepositoryRoot();
