@@ -88,8 +88,9 @@ public sealed class ActorKvNode : IAsyncDisposable
         {
             // A store or WAL this build cannot read (another format) is refused here, with its reason,
             // rather than by an actor failing to start.
-            using (store.BeginRead())
+            using (var view = store.BeginRead())
             {
+                RefuseDataOfTheOtherMode(settings, view.Meta.AppliedIndex, Membership.ClusterMembership.Read(view) is not null);
             }
 
             if (settings.Cluster.Replicated)
@@ -125,6 +126,31 @@ public sealed class ActorKvNode : IAsyncDisposable
     }
 
     /// <summary>Akka.Remote on this member's peer address.</summary>
+    /// <summary>
+    /// A lone node runs with Raft (a one-member cluster, the default) or without (node-id 0), and
+    /// its data is laid out for the one it was created in: a plain node's store has no WAL behind
+    /// it and no member list, a Raft member's store is only part of its data. Opened in the other
+    /// mode, the first would wait for a leader for ever and the second would lose its WAL's writes,
+    /// so either is refused here with what to do.
+    /// </summary>
+    private static void RefuseDataOfTheOtherMode(ActorKvSettings settings, ulong appliedIndex, bool hasMembership)
+    {
+        var hasWal = Directory.Exists(settings.WalDirectory) && Directory.EnumerateFileSystemEntries(settings.WalDirectory).Any();
+        if (settings.Cluster.Replicated && !hasWal && appliedIndex > 0 && !hasMembership)
+        {
+            throw new InvalidDataException(
+                $"the data dir {settings.DataDirectory} was written by a node without Raft (actorkv.cluster.node-id = 0, hocon/single-plain.conf); "
+                + "start it that way again, or start this member on a new data dir");
+        }
+
+        if (!settings.Cluster.Replicated && (hasWal || hasMembership))
+        {
+            throw new InvalidDataException(
+                $"the data dir {settings.DataDirectory} belongs to a Raft member (it has a Raft WAL or a member list); "
+                + "start it with its actorkv.cluster settings (node-id and initial-members, as hocon/single.conf), or start this node on a new data dir");
+        }
+    }
+
     private static Config ReplicationConfig(ActorKvSettings settings) =>
         ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote

@@ -149,6 +149,50 @@ public sealed class DurabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_lone_nodes_data_opens_again_in_its_own_mode_and_is_refused_in_the_other()
+    {
+        static string OneMemberRaft()
+        {
+            var client = TestEnvironment.FreePort();
+            return $$"""
+                actorkv.node.client-url = "127.0.0.1:{{client}}"
+                actorkv.cluster {
+                  node-id = 1
+                  initial-members = [ { id = 1, name = n1, peer = "127.0.0.1:{{TestEnvironment.FreePort()}}", client = "127.0.0.1:{{client}}" } ]
+                }
+                """;
+        }
+
+        foreach (var (created, other, refusal) in new[] { ("", OneMemberRaft(), "without Raft"), (OneMemberRaft(), "", "belongs to a Raft member") })
+        {
+            var node = await ActorKvInProcess.StartAsync(created);
+            try
+            {
+                using (var channel = GrpcChannel.ForAddress(node.Url))
+                {
+                    await new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFromUtf8("v") });
+                }
+
+                await node.StopAsync();
+                var again = await ActorKvInProcess.StartAsync(created, node.DataDirectory);
+                using (var channel = GrpcChannel.ForAddress(again.Url))
+                {
+                    var read = await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("k") }, deadline: DateTime.UtcNow.AddSeconds(30));
+                    Assert.Equal("v", Assert.Single(read.Kvs).Value.ToStringUtf8());
+                }
+
+                await again.StopAsync();
+                var refused = await Assert.ThrowsAsync<InvalidDataException>(() => ActorKvInProcess.StartAsync(other, node.DataDirectory));
+                Assert.Contains(refusal, refused.Message);
+            }
+            finally
+            {
+                TestEnvironment.DeleteDirectory(node.DataDirectory);
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_store_of_another_format_is_refused_at_start_with_its_format_named()
     {
         var node = await ActorKvInProcess.StartAsync();
