@@ -86,8 +86,8 @@ public sealed class ActorKvNode : IAsyncDisposable
         ActorSystem? system = null;
         try
         {
-            // A store or WAL this build cannot read (another format) is refused here, with its reason,
-            // rather than by an actor failing to start.
+            // A store or WAL this build cannot read (another format), or data of the other lone-node
+            // mode, is refused here with its reason, rather than by an actor failing to start.
             using (var view = store.BeginRead())
             {
                 RefuseDataOfTheOtherMode(settings, view.Meta.AppliedIndex, Membership.ClusterMembership.Read(view) is not null);
@@ -125,7 +125,6 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Akka.Remote on this member's peer address.</summary>
     /// <summary>
     /// A lone node runs with Raft (a one-member cluster, the default) or without (node-id 0), and
     /// its data is laid out for the one it was created in: a plain node's store has no WAL behind
@@ -151,6 +150,7 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
     }
 
+    /// <summary>Akka.Remote on this member's peer address.</summary>
     private static Config ReplicationConfig(ActorKvSettings settings) =>
         ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote
