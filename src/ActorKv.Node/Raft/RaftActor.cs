@@ -638,7 +638,11 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
 
         var walSnapshot = new RaftLogSnapshot { HardState = storage.HardState.ToWire(), Snapshot = storage.Snapshot.ToWire() };
         // A restart begins at the snapshot, as etcd's does: only entries after it are kept.
-        walSnapshot.Entries.AddRange(storage.AllEntries.Where(e => e.Index > index).Select(RaftWire.ToWire));
+        if (storage.LastIndex > index)
+        {
+            // Read out only these: the storage copies each entry it hands out.
+            walSnapshot.Entries.AddRange(storage.Entries(index + 1, storage.LastIndex + 1, long.MaxValue).Select(RaftWire.ToWire));
+        }
         try
         {
             wal!.SaveSnapshot(walSnapshot);
