@@ -80,7 +80,9 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     private async Task<ActorKvInProcess> StartAsync(MemberSpec spec, IEnumerable<MemberSpec> members, bool joinExisting, string extraHoconForThisStart = "")
     {
+        // Ticks twice etcd's pace keep elections short; a test's extra HOCON may set its own.
         var member = await ActorKvInProcess.StartAsync($$"""
+            actorkv.cluster.tick-interval = 50ms
             {{extraHocon}}
             {{extraHoconForThisStart}}
             actorkv.node.name = {{spec.Name}}
@@ -91,7 +93,6 @@ public sealed class InProcessCluster : IAsyncDisposable
               {{string.Join("\n", members.Select(m => m.Hocon))}}
               ]
               initial-cluster-state = {{(joinExisting ? "existing" : "new")}}
-              tick-interval = 50ms
             }
             """, spec.DataDirectory);
         Running[spec.Id] = member;
