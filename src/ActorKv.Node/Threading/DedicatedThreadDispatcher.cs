@@ -51,18 +51,27 @@ public sealed class DedicatedThreadExecutor : ExecutorService
 
     public override void Execute(IRunnable run)
     {
-        if (shuttingDown)
+        // Under the lock so that work is never queued after the thread's last look at the queue.
+        lock (work)
         {
-            throw new RejectedExecutionException($"the dedicated thread of {Id} is shut down");
+            if (shuttingDown)
+            {
+                throw new RejectedExecutionException($"the dedicated thread of {Id} is shut down");
+            }
+
+            work.Enqueue(run);
         }
 
-        work.Enqueue(run);
         workQueued.Set();
     }
 
     public override void Shutdown()
     {
-        shuttingDown = true;
+        lock (work)
+        {
+            shuttingDown = true;
+        }
+
         workQueued.Set();
     }
 
@@ -78,7 +87,15 @@ public sealed class DedicatedThreadExecutor : ExecutorService
 
             if (shuttingDown)
             {
-                return;
+                lock (work)
+                {
+                    if (work.IsEmpty)
+                    {
+                        return;
+                    }
+                }
+
+                continue;
             }
 
             workQueued.Reset();

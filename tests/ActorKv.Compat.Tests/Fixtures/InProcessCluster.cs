@@ -80,7 +80,7 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     private async Task<ActorKvInProcess> StartAsync(MemberSpec spec, IEnumerable<MemberSpec> members, bool joinExisting, string extraHoconForThisStart = "")
     {
-        // Ticks twice etcd's pace keep elections short; a test's extra HOCON may set its own.
+        // Ticks at twice etcd's pace keep elections short; a test's extra HOCON may set its own.
         var member = await ActorKvInProcess.StartAsync($$"""
             actorkv.cluster.tick-interval = 50ms
             {{extraHocon}}
