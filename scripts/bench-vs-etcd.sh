@@ -233,10 +233,13 @@ if [ -n "$chart" ] && [ -s "$results" ]; then
   echo "chart: $chart"
 fi
 
-# What each server's own metrics say its disk did during the rounds above (etcd's histograms,
-# same names on both; summed over the members): which of the two waited longer on the disk.
+# What each server's own metrics say its disk and its peer links did during the rounds above
+# (etcd's histograms, same names on both; summed over the members and peers): which of the two
+# waited longer on the disk, and on the round trip between members (each member probes each peer:
+# ActorKv every 4 s over Akka.Remote, each probe recorded; etcd every 4 s over its peer HTTP port,
+# a smoothed figure recorded every 30 s).
 echo
-echo "disk latency as each server measured it (all members, all rounds above):"
+echo "disk and peer round-trip latency as each server measured it (all members, all rounds above):"
 for system in actorkv etcd; do
   http=()
   [ "$system" = actorkv ] && http=(--http2-prior-knowledge)
@@ -246,26 +249,36 @@ for system in actorkv etcd; do
 done
 python3 - "$work/metrics-actorkv.txt" "$work/metrics-etcd.txt" <<'PY'
 import re, sys
+# The histograms compared, each with the bucket bounds (seconds) shown as columns.
+shown = {
+    "etcd_disk_backend_commit_duration_seconds": (0.001, 0.002, 0.004, 0.008),
+    "etcd_disk_wal_fsync_duration_seconds": (0.001, 0.002, 0.004, 0.008),
+    "etcd_network_peer_round_trip_time_seconds": (0.0004, 0.0008, 0.0016, 0.0032),
+}
 def histograms(path):
     found = {}
     for line in open(path):
-        m = re.match(r'(etcd_disk_\w+_duration_seconds)_(bucket|count|sum)(?:\{le="([^"]+)"\})? ([0-9.e+-]+)$', line.strip())
-        if m:
-            name, part, le, value = m.groups()
-            h = found.setdefault(name, {"buckets": {}, "count": 0.0, "sum": 0.0})
-            if part == "bucket":
-                h["buckets"][float(le)] = h["buckets"].get(float(le), 0.0) + float(value)
-            else:
-                h[part] += float(value)
-    return found
-print(f"{'':>8} {'histogram':>42} | {'count':>8} {'mean':>8} | {'<=1ms':>6} {'<=2ms':>6} {'<=4ms':>6} {'<=8ms':>6}")
-for system, path in (("ActorKv", sys.argv[1]), ("etcd", sys.argv[2])):
-    for name, h in sorted(histograms(path).items()):
-        n = h["count"]
-        if n == 0:
+        m = re.match(r'(\w+)_(bucket|count|sum)(?:\{([^}]*)\})? ([0-9.e+-]+)$', line.strip())
+        if not m or m.group(1) not in shown:
             continue
-        share = lambda le: 100 * h["buckets"].get(le, 0) / n
-        print(f"{system:>8} {name:>42} | {n:>8.0f} {1000 * h['sum'] / n:>6.2f}ms | {share(0.001):>5.1f}% {share(0.002):>5.1f}% {share(0.004):>5.1f}% {share(0.008):>5.1f}%")
+        name, part, labels, value = m.groups()
+        h = found.setdefault(name, {"buckets": {}, "count": 0.0, "sum": 0.0})
+        if part == "bucket":
+            le = float(re.search(r'le="([^"]+)"', labels).group(1))
+            h["buckets"][le] = h["buckets"].get(le, 0.0) + float(value)
+        else:
+            h[part] += float(value)
+    return found
+def ms(bound):
+    return f"<={1000 * bound:g}ms"
+for name, bounds in shown.items():
+    print(f"{'':>8} {name:>42} | {'count':>8} {'mean':>8} | " + " ".join(f"{ms(b):>8}" for b in bounds))
+    for system, path in (("ActorKv", sys.argv[1]), ("etcd", sys.argv[2])):
+        h = histograms(path).get(name)
+        if not h or h["count"] == 0:
+            continue
+        n = h["count"]
+        print(f"{system:>8} {name:>42} | {n:>8.0f} {1000 * h['sum'] / n:>6.2f}ms | " + " ".join(f"{100 * h['buckets'].get(b, 0) / n:>7.1f}%" for b in bounds))
 PY
 
 if [ "$check_perf" != "none" ]; then

@@ -14,7 +14,9 @@ using Akka.Actor;
 namespace ActorKv.Node;
 
 /// <summary>
-/// The root of one node's actors (<c>/user/node</c>): apply, log and gateway. A child that fails
+/// The root of one node's actors (<c>/user/node</c>): apply, log and gateway, and beside them a
+/// replicated member's lease sweeper and peer-probe responder, which peers address by their path
+/// beside the Raft actor's (<see cref="PathBeside"/>). A child that fails
 /// is restarted on its own (one-for-one) and rebuilds its state from LMDB.
 /// </summary>
 public sealed class NodeGuardian : ReceiveActor
@@ -62,7 +64,8 @@ public sealed class NodeGuardian : ReceiveActor
         IActorRef log;
         if (settings.Cluster.Replicated)
         {
-            log = Context.ActorOf(RaftActor.Props(settings.Cluster, settings.WalOptions() with { SyncObserved = metrics.ObserveWalFsync }, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, StorageDispatcher), logName);
+            log = Context.ActorOf(RaftActor.Props(settings.Cluster, settings.WalOptions() with { SyncObserved = metrics.ObserveWalFsync }, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, metrics.ObservePeerRoundTrip, StorageDispatcher), logName);
+            Context.ActorOf(PeerProbeResponder.Props(), PeerProbeResponder.Name);
         }
         else
         {
@@ -79,6 +82,9 @@ public sealed class NodeGuardian : ReceiveActor
         // A restarted apply actor asks the log for what it lost.
         Receive<LogProtocol.ApplyRestarted>(restarted => log.Forward(restarted));
     }
+
+    /// <summary>The path of a node's child named <paramref name="childName"/>, given the path of another of its children.</summary>
+    public static string PathBeside(string siblingPath, string childName) => siblingPath[..siblingPath.LastIndexOf('/')] + "/" + childName;
 
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(maxNrOfRetries: 10, withinTimeRange: TimeSpan.FromMinutes(1), localOnlyDecider: _ => Directive.Restart);

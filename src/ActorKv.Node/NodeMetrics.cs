@@ -15,8 +15,13 @@ public sealed class NodeMetrics
     // etcd's buckets for both disk histograms: 1 ms to 8 s, doubling.
     private static readonly double[] DiskBuckets = Histogram.ExponentialBuckets(0.001, 2, 14);
 
+    // etcd's buckets for the peer round trip: 100 us to about 0.8 s, doubling.
+    private static readonly double[] PeerRoundTripBuckets = Histogram.ExponentialBuckets(0.0001, 2, 14);
+
     private readonly Histogram walFsync;
     private readonly Histogram backendCommit;
+    // Made at the first probe answered: as etcd's, a member without peers does not export it.
+    private readonly Lazy<Histogram> peerRoundTrip;
 
     public NodeMetrics()
     {
@@ -29,6 +34,10 @@ public sealed class NodeMetrics
             "etcd_disk_backend_commit_duration_seconds",
             "The latency distributions of commit called by backend.",
             new HistogramConfiguration { Buckets = DiskBuckets });
+        peerRoundTrip = new(() => metrics.CreateHistogram(
+            "etcd_network_peer_round_trip_time_seconds",
+            "Round-Trip-Time histogram between peers.",
+            new HistogramConfiguration { Buckets = PeerRoundTripBuckets, LabelNames = ["To"] }));
     }
 
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
@@ -36,6 +45,10 @@ public sealed class NodeMetrics
     public void ObserveWalFsync(TimeSpan duration) => walFsync.Observe(duration.TotalSeconds);
 
     public void ObserveBackendCommit(TimeSpan duration) => backendCommit.Observe(duration.TotalSeconds);
+
+    /// <summary>One probe's round trip to a peer, labelled as etcd labels it (the peer's id in hex).</summary>
+    public void ObservePeerRoundTrip(ulong peerId, TimeSpan duration) =>
+        peerRoundTrip.Value.WithLabels(peerId.ToString("x", System.Globalization.CultureInfo.InvariantCulture)).Observe(duration.TotalSeconds);
 
     /// <summary>
     /// The leader and log gauges, read when scraped (nothing on the write path). A single node

@@ -73,6 +73,41 @@ public sealed class MetricsTests
         }, TimeSpan.FromSeconds(10), "every member to count WAL syncs and know the leader");
     }
 
+    [Fact]
+    public async Task Each_member_times_its_link_to_every_peer_under_etcds_round_trip_histogram()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, "actorkv.cluster.peer-probe-interval = 100ms");
+        await cluster.WaitForLeaderAsync();
+        var ids = cluster.Running.Select(running => running.Key).ToList();
+        string Count(ulong to) => $"etcd_network_peer_round_trip_time_seconds_count{{To=\"{to:x}\"}}";
+
+        // Probes run whether or not there is traffic; each member times each of the two others.
+        await TestEnvironment.WaitUntilAsync(async () =>
+        {
+            foreach (var (id, member) in cluster.Running)
+            {
+                var exposition = await ScrapeAsync(member);
+                if (ids.Where(other => other != id).Any(other => (TryValue(exposition, Count(other)) ?? 0) < 3))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, TimeSpan.FromSeconds(10), "every member to time at least 3 probes to each peer");
+
+        foreach (var (id, member) in cluster.Running)
+        {
+            var exposition = await ScrapeAsync(member);
+            Assert.Contains("# TYPE etcd_network_peer_round_trip_time_seconds histogram", exposition);
+            Assert.Null(TryValue(exposition, Count(id)));
+            foreach (var other in ids.Where(other => other != id))
+            {
+                Assert.True(Value(exposition, $"etcd_network_peer_round_trip_time_seconds_sum{{To=\"{other:x}\"}}") > 0);
+            }
+        }
+    }
+
     private static async Task<string> ScrapeAsync(ActorKvInProcess member)
     {
         using var text = new MemoryStream();
@@ -83,10 +118,12 @@ public sealed class MetricsTests
     private static HashSet<string> TypeLines(string exposition) =>
         exposition.Split('\n').Where(line => line.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(line => line.Trim()).ToHashSet();
 
-    private static double Value(string exposition, string name)
+    private static double Value(string exposition, string name) =>
+        TryValue(exposition, name) ?? throw new Xunit.Sdk.XunitException($"{name} is not in the exposition");
+
+    private static double? TryValue(string exposition, string name)
     {
         var match = Regex.Match(exposition, $"^{Regex.Escape(name)} (\\S+)$", RegexOptions.Multiline);
-        Assert.True(match.Success, $"{name} is not in the exposition");
-        return double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return match.Success ? double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 }

@@ -6,7 +6,10 @@ using Google.Protobuf;
 
 namespace ActorKv.Node.Tests;
 
-/// <summary>A peer sender batches what it is given, in order, and keeps batches under Akka.Remote's frame size.</summary>
+/// <summary>
+/// A peer sender batches what it is given, in order, and keeps batches under Akka.Remote's frame
+/// size; it times the link to its peer with probes that the peer's responder answers.
+/// </summary>
 public sealed class PeerSenderTests : TestKit
 {
     private static RaftMessage Append(ulong index, int dataBytes = 1) => new()
@@ -18,8 +21,25 @@ public sealed class PeerSenderTests : TestKit
     private (IActorRef Sender, Akka.TestKit.TestProbe Peer) Start()
     {
         var peer = CreateTestProbe();
-        var sender = Sys.ActorOf(PeerSender.Props(peer.Ref.Path.ToString()));
+        // Probes (to a responder that does not exist here) are not what these tests look at.
+        var sender = Sys.ActorOf(PeerSender.Props(peer.Ref.Path.ToString(), peerId: 2, probeInterval: TimeSpan.FromHours(1), observeRoundTrip: (_, _) => { }));
         return (sender, peer);
+    }
+
+    [Fact]
+    public void Probes_answered_by_the_responder_beside_the_peers_raft_actor_are_timed_for_that_peer()
+    {
+        var timed = new System.Collections.Concurrent.ConcurrentQueue<(ulong Peer, TimeSpan RoundTrip)>();
+        var raftPath = Sys.ActorOf(Props.Empty, "raft").Path.ToString();
+        Sys.ActorOf(PeerProbeResponder.Props(), PeerProbeResponder.Name);
+        Sys.ActorOf(PeerSender.Props(raftPath, peerId: 0x2a, probeInterval: TimeSpan.FromMilliseconds(50), observeRoundTrip: (peer, roundTrip) => timed.Enqueue((peer, roundTrip))));
+
+        AwaitCondition(() => timed.Count >= 3, TimeSpan.FromSeconds(5));
+        Assert.All(timed, probe =>
+        {
+            Assert.Equal(0x2aUL, probe.Peer);
+            Assert.True(probe.RoundTrip > TimeSpan.Zero);
+        });
     }
 
     [Fact]

@@ -59,6 +59,7 @@ public sealed class SerializerRoundTripTests() : TestKit(ActorKvSettings.Referen
             Records = { new SnapshotRecord { Database = 1, Key = ByteString.CopyFrom(1, 2), Value = ByteString.CopyFromUtf8("v") } },
         },
         new SnapshotChunkAck { TransferId = 5, Sequence = 2, Refused = true },
+        new PeerProbe { SentTimestamp = 123_456_789_012 },
     };
 
     [Theory]

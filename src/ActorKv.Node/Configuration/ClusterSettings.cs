@@ -22,7 +22,8 @@ public sealed record ClusterSettings(
     long SnapshotCatchUpEntries,
     int SnapshotChunkBytes,
     int SnapshotChunkWindow,
-    TimeSpan SnapshotTimeout)
+    TimeSpan SnapshotTimeout,
+    TimeSpan PeerProbeInterval)
 {
     /// <summary>True when the node runs Raft (a node id is set), even as a cluster of one.</summary>
     public bool Replicated => NodeId != 0;
@@ -64,7 +65,8 @@ public sealed record ClusterSettings(
             SnapshotCatchUpEntries: cluster.GetLong("snapshot-catchup-entries"),
             SnapshotChunkBytes: checked((int)(cluster.GetByteSize("snapshot-chunk-bytes") ?? throw new ConfigurationException("actorkv.cluster.snapshot-chunk-bytes must be a size"))),
             SnapshotChunkWindow: cluster.GetInt("snapshot-chunk-window"),
-            SnapshotTimeout: cluster.GetTimeSpan("snapshot-timeout"));
+            SnapshotTimeout: cluster.GetTimeSpan("snapshot-timeout"),
+            PeerProbeInterval: cluster.GetTimeSpan("peer-probe-interval"));
         settings.Validate();
         return settings;
     }
@@ -99,6 +101,11 @@ public sealed record ClusterSettings(
         if (SnapshotChunkBytes <= 0 || SnapshotChunkBytes > 2 << 20)
         {
             throw new ConfigurationException("actorkv.cluster.snapshot-chunk-bytes must be between 1 byte and 2 MiB (a chunk must fit in one Akka.Remote frame)");
+        }
+
+        if (PeerProbeInterval <= TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorkv.cluster.peer-probe-interval must be positive");
         }
 
         if (HeartbeatTicks <= 0 || ElectionTicks <= HeartbeatTicks || TickInterval <= TimeSpan.Zero)

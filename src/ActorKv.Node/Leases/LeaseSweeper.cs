@@ -167,7 +167,7 @@ public sealed class LeaseSweeper : ReceiveActor, IWithTimers, IWithUnboundedStas
         Akka.Actor.Props.Create(() => new LeaseSweeper(store, visibility, logName, memberId, settings));
 
     /// <summary>A member's sweeper, beside its Raft actor.</summary>
-    public static string PathBeside(string raftActorPath) => raftActorPath[..raftActorPath.LastIndexOf('/')] + "/leases";
+    public static string PathBeside(string raftActorPath) => NodeGuardian.PathBeside(raftActorPath, "leases");
 
     protected override void PreStart() =>
         Timers.StartPeriodicTimer(LeaseProtocol.SweepTick.Instance, LeaseProtocol.SweepTick.Instance, settings.SweepInterval);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorKv.Protocol.Raft;
 using Akka.Actor;
 
@@ -10,21 +11,30 @@ namespace ActorKv.Node.Raft;
 /// one remote envelope and socket write instead of one per message. The peer is addressed by a
 /// ref resolved from its path (no network round trip, no remote DeathWatch: a quarantine after a
 /// partition would cut the link for good); a restarted peer is reached at the same path.
-/// Raft itself retransmits what is lost.
+/// Raft itself retransmits what is lost. It also probes the link every probe interval: a
+/// <see cref="PeerProbe"/> to the peer's <see cref="PeerProbeResponder"/> and back, on the same
+/// association, whose round trip goes to etcd_network_peer_round_trip_time_seconds.
 /// </summary>
-public sealed class PeerSender : ReceiveActor
+public sealed class PeerSender : ReceiveActor, IWithTimers
 {
     /// <summary>A batch is sent before it would pass this size, well under Akka.Remote's frame size (4 MiB).</summary>
     private const int MaxBatchBytes = 1 << 20;
 
     private readonly IActorRef peer;
+    private readonly TimeSpan probeInterval;
     private RaftMessageBatch queued = new();
     private int queuedBytes;
     private bool flushScheduled;
 
-    public PeerSender(string peerRaftPath)
+    public PeerSender(string peerRaftPath, ulong peerId, TimeSpan probeInterval, Action<ulong, TimeSpan> observeRoundTrip)
     {
-        peer = ((ExtendedActorSystem)Context.System).Provider.ResolveActorRef(peerRaftPath);
+        var provider = ((ExtendedActorSystem)Context.System).Provider;
+        peer = provider.ResolveActorRef(peerRaftPath);
+        var peerProber = provider.ResolveActorRef(PeerProbeResponder.PathBeside(peerRaftPath));
+        this.probeInterval = probeInterval;
+        Receive<ProbeTick>(_ => peerProber.Tell(new PeerProbe { SentTimestamp = Stopwatch.GetTimestamp() }, Self));
+        // An answer comes back only to the sender that asked, in this process: its timestamp is ours.
+        Receive<PeerProbe>(answer => observeRoundTrip(peerId, Stopwatch.GetElapsedTime(answer.SentTimestamp)));
         Receive<Send>(send =>
         {
             foreach (var message in send.Messages)
@@ -53,7 +63,12 @@ public sealed class PeerSender : ReceiveActor
         });
     }
 
-    public static Props Props(string peerRaftPath) => Akka.Actor.Props.Create(() => new PeerSender(peerRaftPath));
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override void PreStart() => Timers.StartPeriodicTimer(ProbeTick.Instance, ProbeTick.Instance, probeInterval);
+
+    public static Props Props(string peerRaftPath, ulong peerId, TimeSpan probeInterval, Action<ulong, TimeSpan> observeRoundTrip) =>
+        Akka.Actor.Props.Create(() => new PeerSender(peerRaftPath, peerId, probeInterval, observeRoundTrip));
 
     private void SendQueued()
     {
@@ -81,5 +96,10 @@ public sealed class PeerSender : ReceiveActor
     private sealed class Flush
     {
         public static readonly Flush Instance = new();
+    }
+
+    private sealed class ProbeTick
+    {
+        public static readonly ProbeTick Instance = new();
     }
 }

@@ -39,6 +39,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     private readonly ulong mvccAppliedIndex;
     private readonly MemoryStorage storage = new();
     private readonly SegmentLogOptions walOptions;
+    private readonly Action<ulong, TimeSpan> observePeerRoundTrip;
     private RaftWal? wal;
     private readonly Dictionary<ulong, IActorRef> peers = [];
     private readonly Dictionary<ulong, string> peerPaths = [];
@@ -82,9 +83,10 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// Reads the applied index and membership from the store itself, so that a restart (after a
     /// failure, or a chaos kill) starts from what is applied now, not from what was at startup.
     /// </summary>
-    public RaftActor(ClusterSettings cluster, SegmentLogOptions walOptions, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status)
+    public RaftActor(ClusterSettings cluster, SegmentLogOptions walOptions, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, Action<ulong, TimeSpan> observePeerRoundTrip)
     {
         this.walOptions = walOptions;
+        this.observePeerRoundTrip = observePeerRoundTrip;
         this.cluster = cluster;
         this.clusterId = clusterId;
         this.leases = leases;
@@ -344,8 +346,8 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>The actor blocks on WAL writes: <paramref name="dispatcher"/> must give it a thread of its own.</summary>
-    public static Props Props(ClusterSettings cluster, SegmentLogOptions walOptions, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, string dispatcher) =>
-        Akka.Actor.Props.Create(() => new RaftActor(cluster, walOptions, clusterId, apply, leases, store, waiters, status)).WithDispatcher(dispatcher);
+    public static Props Props(ClusterSettings cluster, SegmentLogOptions walOptions, ulong clusterId, IActorRef apply, IActorRef leases, LmdbMvccStore store, ProposalWaiters waiters, RaftStatus status, Action<ulong, TimeSpan> observePeerRoundTrip, string dispatcher) =>
+        Akka.Actor.Props.Create(() => new RaftActor(cluster, walOptions, clusterId, apply, leases, store, waiters, status, observePeerRoundTrip)).WithDispatcher(dispatcher);
 
     /// <summary>
     /// A member's RaftActor, addressed with this system's own transport protocol (akka.tcp, or
@@ -478,7 +480,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
                 Context.Stop(existing);
             }
 
-            peers[id] = Context.ActorOf(PeerSender.Props(path), $"peer-{id:x}-{++peerGeneration}");
+            peers[id] = Context.ActorOf(PeerSender.Props(path, id, cluster.PeerProbeInterval, observePeerRoundTrip), $"peer-{id:x}-{++peerGeneration}");
             peerPaths[id] = path;
         }
     }
