@@ -43,6 +43,19 @@ public sealed class PeerSenderTests : TestKit
     }
 
     [Fact]
+    public void A_probe_answer_that_this_process_did_not_send_is_not_timed()
+    {
+        var timed = new System.Collections.Concurrent.ConcurrentQueue<TimeSpan>();
+        var sender = Sys.ActorOf(PeerSender.Props("akka://test/user/nobody/raft", peerId: 2, probeInterval: TimeSpan.FromHours(1), observeRoundTrip: (_, roundTrip) => timed.Enqueue(roundTrip)));
+
+        sender.Tell(new PeerProbe { SentTimestamp = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency * 3600 });
+        sender.Tell(new PeerProbe { SentTimestamp = System.Diagnostics.Stopwatch.GetTimestamp() });
+        // The answers are handled in order: once the second is timed, the first was handled.
+        AwaitCondition(() => timed.Any(roundTrip => roundTrip >= TimeSpan.Zero), TimeSpan.FromSeconds(5));
+        Assert.Single(timed);
+    }
+
+    [Fact]
     public void One_readys_messages_travel_as_one_batch_in_order_and_a_lone_message_alone()
     {
         var (sender, peer) = Start();

@@ -33,8 +33,16 @@ public sealed class PeerSender : ReceiveActor, IWithTimers
         var peerProber = provider.ResolveActorRef(PeerProbeResponder.PathBeside(peerRaftPath));
         this.probeInterval = probeInterval;
         Receive<ProbeTick>(_ => peerProber.Tell(new PeerProbe { SentTimestamp = Stopwatch.GetTimestamp() }, Self));
-        // An answer comes back only to the sender that asked, in this process: its timestamp is ours.
-        Receive<PeerProbe>(answer => observeRoundTrip(peerId, Stopwatch.GetElapsedTime(answer.SentTimestamp)));
+        // An answer comes back to the sender that asked, in this process: its timestamp is ours
+        // (one from the future is not, and is not timed).
+        Receive<PeerProbe>(answer =>
+        {
+            var roundTrip = Stopwatch.GetElapsedTime(answer.SentTimestamp);
+            if (roundTrip >= TimeSpan.Zero)
+            {
+                observeRoundTrip(peerId, roundTrip);
+            }
+        });
         Receive<Send>(send =>
         {
             foreach (var message in send.Messages)
