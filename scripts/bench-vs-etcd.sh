@@ -271,10 +271,11 @@ def histograms(path):
     return found
 def ms(bound):
     return f"<={1000 * bound:g}ms"
+systems = (("ActorKv", histograms(sys.argv[1])), ("etcd", histograms(sys.argv[2])))
 for name, bounds in shown.items():
     print(f"{'':>8} {name:>42} | {'count':>8} {'mean':>8} | " + " ".join(f"{ms(b):>8}" for b in bounds))
-    for system, path in (("ActorKv", sys.argv[1]), ("etcd", sys.argv[2])):
-        h = histograms(path).get(name)
+    for system, found in systems:
+        h = found.get(name)
         if not h or h["count"] == 0:
             continue
         n = h["count"]
