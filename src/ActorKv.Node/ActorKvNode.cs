@@ -1,6 +1,7 @@
 using ActorKv.Mvcc;
 using ActorKv.Node.Apply;
 using ActorKv.Node.Configuration;
+using ActorKv.Node.Diagnostics;
 using ActorKv.Node.Gateway;
 using ActorKv.Node.Mapping;
 using ActorKv.Node.Membership;
@@ -35,10 +36,12 @@ public sealed class ActorKvNode : IAsyncDisposable
     private readonly IActorRef leases;
     private readonly IActorRef watchHub;
     private readonly ApplyVisibility visibility;
+    private readonly WritePathTraceFile? writePathTrace;
     private int disposed;
 
-    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, IActorRef watchHub, RaftStatus raftStatus, ApplyVisibility visibility, NodeMetrics metrics)
+    private ActorKvNode(ActorKvSettings settings, ActorSystem system, LmdbMvccStore store, MvccEngine engine, ProposalWaiters waiters, StorageUsage usage, IActorRef gateway, IActorRef log, IActorRef leases, IActorRef watchHub, RaftStatus raftStatus, ApplyVisibility visibility, NodeMetrics metrics, WritePathTraceFile? writePathTrace)
     {
+        this.writePathTrace = writePathTrace;
         Metrics = metrics;
         this.visibility = visibility;
         this.leases = leases;
@@ -84,6 +87,7 @@ public sealed class ActorKvNode : IAsyncDisposable
         var metrics = new NodeMetrics();
         var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync, SyncMeta: !settings.Cluster.Replicated, CommitObserved: metrics.ObserveBackendCommit));
         ActorSystem? system = null;
+        var writePathTrace = settings.WritePathTraceFile is { } tracePath ? new WritePathTraceFile(tracePath, settings.Cluster.NodeId) : null;
         try
         {
             // A store or WAL this build cannot read (another format), or data of the other lone-node
@@ -110,7 +114,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
             var leases = await guardian.Ask<IActorRef>(NodeGuardian.GetLeases.Instance, TimeSpan.FromSeconds(30));
             var watchHub = await guardian.Ask<IActorRef>(NodeGuardian.GetWatchHub.Instance, TimeSpan.FromSeconds(30));
-            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, watchHub, raftStatus, visibility, metrics);
+            return new ActorKvNode(settings, system, store, engine, waiters, usage, gateway, log, leases, watchHub, raftStatus, visibility, metrics, writePathTrace);
         }
         catch
         {
@@ -121,6 +125,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             }
 
             store.Dispose();
+            writePathTrace?.Dispose();
             throw;
         }
     }
@@ -581,6 +586,7 @@ public sealed class ActorKvNode : IAsyncDisposable
         var completion = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         request.Id = waiters.Register(completion);
         request.Proposer = waiters.MemberId;
+        WritePathEvents.Log.WriteReceived((long)waiters.MemberId, (long)request.Id);
         gateway.Tell(new GatewayProtocol.ProposeWrite(request));
         IMessage answer;
         try
@@ -594,6 +600,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             throw EtcdErrors.Timeout;
         }
 
+        WritePathEvents.Log.WriteAnswered((long)waiters.MemberId, (long)request.Id);
         var response = (TResponse)answer;
         Stamp(header(response), revision: 0);
         return response;
@@ -636,5 +643,6 @@ public sealed class ActorKvNode : IAsyncDisposable
         await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);
         waiters.FailAll(EtcdErrors.Stopped);
         store.Dispose();
+        writePathTrace?.Dispose();
     }
 }

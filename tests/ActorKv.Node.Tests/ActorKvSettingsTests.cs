@@ -32,6 +32,19 @@ public sealed class ActorKvSettingsTests
     }
 
     [Fact]
+    public void A_relative_write_path_trace_file_is_inside_the_data_dir_and_none_is_the_default()
+    {
+        Assert.Null(ActorKvSettings.FromConfig(ActorKvSettings.Reference).WritePathTraceFile);
+        var dataDir = Path.Combine(Path.GetTempPath(), "actorkv-n1");
+        string? WithTrace(string file) => ActorKvSettings.FromConfig(ConfigurationFactory.ParseString($$"""
+            actorkv.node.data-dir = "{{dataDir}}"
+            actorkv.diagnostics.write-path-trace-file = "{{file}}"
+            """).WithFallback(ActorKvSettings.Reference)).WritePathTraceFile;
+        Assert.Equal(Path.Combine(dataDir, "write-path.trace"), WithTrace("write-path.trace"));
+        Assert.Equal("/var/tmp/n1.trace", WithTrace("/var/tmp/n1.trace"));
+    }
+
+    [Fact]
     public void Later_files_override_earlier_ones()
     {
         var directory = Directory.CreateTempSubdirectory("actorkv-settings-");

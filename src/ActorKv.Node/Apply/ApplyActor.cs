@@ -1,4 +1,5 @@
 using ActorKv.Mvcc;
+using ActorKv.Node.Diagnostics;
 using ActorKv.Node.Leases;
 using ActorKv.Node.Log;
 using ActorKv.Node.Watch;
@@ -381,6 +382,7 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         if (batch.Count > 0)
         {
             var outcomes = ApplyBatch(batch, uncommitted);
+            TraceWritesApplied(batch);
             uncommitted.LastIndex = batch[^1].Index;
             uncommitted.Entries += batch.Count;
             visibility.PublishAnswered(batch[^1].Index);
@@ -737,6 +739,22 @@ public sealed class ApplyActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         catch (MvccException refused)
         {
             return new Outcome(request.Proposer, request.Id, null, refused.Error.ToRpc());
+        }
+    }
+
+    private void TraceWritesApplied(List<LogProtocol.LogEntry> batch)
+    {
+        if (!WritePathEvents.Log.IsEnabled())
+        {
+            return;
+        }
+
+        foreach (var entry in batch)
+        {
+            if (entry.Request is { } request && waiters.IsMine(request.Proposer))
+            {
+                WritePathEvents.Log.WriteApplied((long)waiters.MemberId, (long)request.Id, (long)entry.Index);
+            }
         }
     }
 

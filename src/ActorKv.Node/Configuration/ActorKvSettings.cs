@@ -27,7 +27,8 @@ public sealed record ActorKvSettings(
     ActorKv.Node.Leases.LeaseSettings Leases,
     WatchSettings Watch,
     bool ChaosEnabled = false,
-    IPEndPoint? MetricsEndpoint = null)
+    IPEndPoint? MetricsEndpoint = null,
+    string? WritePathTraceFile = null)
 {
     private const string ReferenceResource = "ActorKv.Node.actorkv.conf";
 
@@ -91,7 +92,8 @@ public sealed record ActorKvSettings(
                 root.GetTimeSpan("watch.sync-interval"),
                 root.GetInt("watch.max-pending-event-responses")),
             ChaosEnabled: root.GetBoolean("chaos.enabled"),
-            MetricsEndpoint: root.GetString("node.metrics-url") is { Length: > 0 } metricsUrl ? ParseEndpoint(metricsUrl, "actorkv.node.metrics-url") : null);
+            MetricsEndpoint: root.GetString("node.metrics-url") is { Length: > 0 } metricsUrl ? ParseEndpoint(metricsUrl, "actorkv.node.metrics-url") : null,
+            WritePathTraceFile: root.GetString("diagnostics.write-path-trace-file") is { Length: > 0 } tracePath ? Path.GetFullPath(tracePath, Path.GetFullPath(Required(root, "node.data-dir"))) : null);
         settings.Validate();
         return settings;
     }

@@ -27,6 +27,7 @@ public sealed class SingleNodeLogActor : ReceiveActor
         Receive<LogProtocol.Propose>(propose =>
         {
             position.LastIndex++;
+            Diagnostics.WritePathEvents.Log.ProposalAppended(0, (long)propose.Request.Id, (long)position.LastIndex);
             var entry = new LogProtocol.LogEntry(position.LastIndex, term, propose.Request);
             unapplied.Enqueue(entry);
             apply.Tell(new LogProtocol.CommittedEntries([entry]));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ActorKv.Node.Diagnostics;
 using ActorKv.Protocol.Raft;
 using Akka.Actor;
 
@@ -80,6 +81,14 @@ public sealed class PeerSender : ReceiveActor, IWithTimers
 
     private void SendQueued()
     {
+        if (WritePathEvents.Log.IsEnabled())
+        {
+            foreach (var message in queued.Messages)
+            {
+                WritePathEvents.Log.RaftMessageSent(message);
+            }
+        }
+
         switch (queued.Messages.Count)
         {
             case 0:

@@ -1,4 +1,5 @@
 using ActorKv.Node.Configuration;
+using ActorKv.Node.Diagnostics;
 using ActorKv.Node.Leases;
 using ActorKv.Node.Log;
 using ActorKv.Node.Membership;
@@ -115,6 +116,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         });
         Receive<RaftMessage>(message => IsFromThisCluster(message.ClusterId, message.From), message =>
         {
+            WritePathEvents.Log.RaftMessageReceived(message);
             silence.Heard(message.From);
             Step(message.FromWire());
             ScheduleReady();
@@ -125,6 +127,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             {
                 if (IsFromThisCluster(message.ClusterId, message.From))
                 {
+                    WritePathEvents.Log.RaftMessageReceived(message);
                     silence.Heard(message.From);
                     Step(message.FromWire());
                 }
@@ -701,6 +704,10 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         try
         {
             Core.Propose(propose.Request.ToByteArray());
+            if (Core.Role == RaftRole.Leader)
+            {
+                WritePathEvents.Log.ProposalAppended((long)cluster.NodeId, (long)propose.Request.Id, (long)Core.LastIndex);
+            }
         }
         catch (ProposalDroppedException) when (Core.Lead == RaftCore.None && proposalsAwaitingLeader.Count < MaxRequestsAwaitingLeader)
         {
@@ -826,9 +833,20 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             Send(ready.Messages.Where(IsLeaderReplication));
         }
 
+        var traced = ready.Entries.Count > 0 && WritePathEvents.Log.IsEnabled();
+        if (traced)
+        {
+            WritePathEvents.Log.WalWriteStarted((long)cluster.NodeId, (long)ready.Entries[0].Index, (long)ready.Entries[^1].Index);
+        }
+
         if (!TryPersist(persisted))
         {
             return;
+        }
+
+        if (traced)
+        {
+            WritePathEvents.Log.WalWriteFinished((long)cluster.NodeId, (long)ready.Entries[0].Index, (long)ready.Entries[^1].Index);
         }
 
         Store(persisted);
@@ -874,6 +892,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
 
         if (ready.CommittedEntries.Count > 0)
         {
+            WritePathEvents.Log.EntriesCommitted((long)cluster.NodeId, (long)ready.CommittedEntries[0].Index, (long)ready.CommittedEntries[^1].Index);
             apply.Tell(new LogProtocol.CommittedEntries(ToLogEntries(ready.CommittedEntries)));
             handedToApply = ready.CommittedEntries[^1].Index;
         }
