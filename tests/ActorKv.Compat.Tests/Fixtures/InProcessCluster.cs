@@ -28,9 +28,13 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     private readonly string extraHocon;
 
-    private InProcessCluster(string extraHocon)
+    /// <summary>HOCON for one member by id, on every start of it (say, a file of its own).</summary>
+    private readonly Func<ulong, string> memberHocon;
+
+    private InProcessCluster(string extraHocon, Func<ulong, string>? memberHocon)
     {
         this.extraHocon = extraHocon;
+        this.memberHocon = memberHocon ?? (_ => "");
     }
 
     public List<MemberSpec> Specs { get; } = [];
@@ -38,12 +42,13 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// <summary>Running members by id; tests' background clients read it while members come and go.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<ulong, ActorKvInProcess> Running { get; } = new();
 
-    public static async Task<InProcessCluster> StartAsync(int size, string extraHocon = "")
+    /// <param name="firstMemberId">Members get ids from here on: a test that tells its own cluster's traces apart from those of clusters running beside it in this process chooses ids no other test uses.</param>
+    public static async Task<InProcessCluster> StartAsync(int size, string extraHocon = "", Func<ulong, string>? memberHocon = null, ulong firstMemberId = 1)
     {
-        var cluster = new InProcessCluster(extraHocon);
-        for (var i = 1; i <= size; i++)
+        var cluster = new InProcessCluster(extraHocon, memberHocon);
+        for (var i = 0; i < size; i++)
         {
-            cluster.Specs.Add(NewSpec((ulong)i, $"n{i}"));
+            cluster.Specs.Add(NewSpec(firstMemberId + (ulong)i, $"n{i + 1}"));
         }
 
         try
@@ -84,6 +89,7 @@ public sealed class InProcessCluster : IAsyncDisposable
         var member = await ActorKvInProcess.StartAsync($$"""
             actorkv.cluster.tick-interval = 50ms
             {{extraHocon}}
+            {{memberHocon(spec.Id)}}
             {{extraHoconForThisStart}}
             actorkv.node.name = {{spec.Name}}
             actorkv.node.client-url = "127.0.0.1:{{spec.ClientPort}}"
