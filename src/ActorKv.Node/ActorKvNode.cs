@@ -87,9 +87,10 @@ public sealed class ActorKvNode : IAsyncDisposable
         var metrics = new NodeMetrics();
         var store = new LmdbMvccStore(new LmdbStoreOptions(settings.MvccDirectory, settings.MapSizeBytes, settings.MaxReaders, settings.Fsync, SyncMeta: !settings.Cluster.Replicated, CommitObserved: metrics.ObserveBackendCommit));
         ActorSystem? system = null;
-        var writePathTrace = settings.WritePathTraceFile is { } tracePath ? new WritePathTraceFile(tracePath, settings.Cluster.NodeId) : null;
+        WritePathTraceFile? writePathTrace = null;
         try
         {
+            writePathTrace = settings.WritePathTraceFile is { } tracePath ? new WritePathTraceFile(tracePath, settings.Cluster.NodeId) : null;
             // A store or WAL this build cannot read (another format), or data of the other lone-node
             // mode, is refused here with its reason, rather than by an actor failing to start.
             using (var view = store.BeginRead())

@@ -74,40 +74,45 @@ public sealed class WritePathEvents : EventSource
 
     /// <summary>Appends with entries and successful acknowledgements; other Raft messages are not traced.</summary>
     [NonEvent]
-    public void RaftMessageSent(RaftMessage message)
-    {
-        if (!IsEnabled())
-        {
-            return;
-        }
-
-        switch ((MessageType)message.Type)
-        {
-            case MessageType.Append when message.Entries.Count > 0:
-                AppendSent((long)message.From, (long)message.To, (long)message.Entries[^1].Index);
-                break;
-            case MessageType.AppendResponse when !message.Reject:
-                AppendResponseSent((long)message.From, (long)message.To, (long)message.Index);
-                break;
-        }
-    }
+    public void RaftMessageSent(RaftMessage message) => TraceRaftMessage(message, sent: true);
 
     /// <inheritdoc cref="RaftMessageSent"/>
     [NonEvent]
-    public void RaftMessageReceived(RaftMessage message)
+    public void RaftMessageReceived(RaftMessage message) => TraceRaftMessage(message, sent: false);
+
+    [NonEvent]
+    private void TraceRaftMessage(RaftMessage message, bool sent)
     {
         if (!IsEnabled())
         {
             return;
         }
 
+        var (node, peer) = sent ? ((long)message.From, (long)message.To) : ((long)message.To, (long)message.From);
         switch ((MessageType)message.Type)
         {
             case MessageType.Append when message.Entries.Count > 0:
-                AppendReceived((long)message.To, (long)message.From, (long)message.Entries[^1].Index);
+                var lastIndex = (long)message.Entries[^1].Index;
+                if (sent)
+                {
+                    AppendSent(node, peer, lastIndex);
+                }
+                else
+                {
+                    AppendReceived(node, peer, lastIndex);
+                }
+
                 break;
             case MessageType.AppendResponse when !message.Reject:
-                AppendResponseReceived((long)message.To, (long)message.From, (long)message.Index);
+                if (sent)
+                {
+                    AppendResponseSent(node, peer, (long)message.Index);
+                }
+                else
+                {
+                    AppendResponseReceived(node, peer, (long)message.Index);
+                }
+
                 break;
         }
     }

@@ -32,6 +32,7 @@ public sealed class WritePathTraceFile : EventListener
         // The base constructor may already have enabled the source: until queued is set, the
         // events it delivers are ignored.
         this.node = (long)node;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         file = new StreamWriter(path, append: true);
         file.WriteLine($"# ActorKv write-path trace of node {node}: TICKS EVENT NODE VALUE...; ticks of {Stopwatch.Frequency} a second (CLOCK_MONOTONIC)");
         queued = new ConcurrentQueue<string>();
