@@ -44,7 +44,20 @@ catch (ConfigurationException error)
     return 2;
 }
 
-await using var server = await ActorKvServer.StartAsync(config);
+ActorKvServer started;
+try
+{
+    started = await ActorKvServer.StartAsync(config);
+}
+catch (Exception error) when (error is InvalidDataException or IOException or UnauthorizedAccessException)
+{
+    // A data dir of another mode or format, a port in use, a file that cannot be written: the
+    // reason is for the operator, not a stack trace.
+    Console.Error.WriteLine($"actorkv: cannot start: {error.Message}");
+    return 1;
+}
+
+await using var server = started;
 var settings = server.Node.Settings;
 Console.WriteLine($"actorkv: node {settings.NodeName} serving etcd v3 gRPC on {server.ClientUrl}, data in {settings.DataDirectory}");
 var failure = await server.WaitForShutdownAsync();

@@ -87,6 +87,9 @@ public sealed class ActorKvProcess : IAsyncDisposable
 
     public string Output => process?.Output ?? "";
 
+    /// <summary>The exit code once the process has exited by itself, else null.</summary>
+    public int? ExitCode => process is { HasExited: true } exited ? exited.ExitCode : null;
+
     /// <summary>The actorkv.dll built beside this test assembly's configuration (Debug or Release).</summary>
     private static string ServerDll(string root)
     {

@@ -34,6 +34,9 @@ public sealed class ChildProcess : IDisposable
 
     public bool HasExited => process.HasExited;
 
+    /// <summary>Only once <see cref="HasExited"/>.</summary>
+    public int ExitCode => process.ExitCode;
+
     public string Output
     {
         get
