@@ -10,10 +10,10 @@ namespace ActorKv.Node.Diagnostics;
 /// acknowledgement handed to or taken from Akka.Remote, committed, applied, answered. Events name
 /// the Raft node that wrote them (0 for a node without Raft) and the request id or the log
 /// indexes they concern; <see cref="WriteApplied"/> ties a request id to its index. That is what
-/// joins them across members
-/// (<c>scripts/trace-writes.py</c>). Off unless a listener enables the source: a
-/// <see cref="WritePathTraceFile"/> (<c>actorkv.diagnostics.write-path-trace-file</c>), or
-/// dotnet-trace with <c>--providers ActorKv-WritePath</c>; disabled, each costs one flag check.
+/// joins them across members (<c>scripts/trace-writes.py</c>). Off unless a listener enables the
+/// source: a <see cref="WritePathTraceFile"/> (<c>actorkv.diagnostics.write-path-trace-file</c>),
+/// or an EventPipe tool such as dotnet-trace (provider <c>ActorKv-WritePath</c>; not tried here).
+/// Disabled, each costs one flag check.
 /// Ids are payloads of type long: node and request ids stay below 2^63 (member ids are drawn below
 /// long.MaxValue, request ids start at the clock's ticks).
 /// </summary>
