@@ -66,6 +66,12 @@ def timelines(events, kind, key_fields, last_field):
     return {key: Timeline(group) for key, group in grouped.items()}
 
 
+def first_covering(lines, key, index):
+    """When the timeline of that key first covered the index; None if it has no such event."""
+    line = lines.get(key)
+    return line.first_covering(index) if line else None
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -112,8 +118,8 @@ def main():
         leader = appended[request][1] if request in appended else next(
             (sender for (sender, _), line in append_sent.items() if line.first_covering(index) is not None), node)
         leaders.add(leader)
-        leader_wal_start = wal_started[(leader,)].first_covering(index) if (leader,) in wal_started else None
-        leader_wal_end = wal_finished[(leader,)].first_covering(index) if (leader,) in wal_finished else None
+        leader_wal_start = first_covering(wal_started, (leader,), index)
+        leader_wal_end = first_covering(wal_finished, (leader,), index)
         appended_at = appended[request][0] if request in appended else leader_wal_start
         record("received -> appended at the leader", appended_at, received_at)
         record("leader: appended -> its WAL write starts", leader_wal_start, appended_at)
@@ -126,11 +132,11 @@ def main():
                 continue
             chain = [
                 sent_line.first_covering(index),
-                append_received[(follower, leader)].first_covering(index) if (follower, leader) in append_received else None,
-                wal_started[(follower,)].first_covering(index) if (follower,) in wal_started else None,
-                wal_finished[(follower,)].first_covering(index) if (follower,) in wal_finished else None,
-                ack_sent[(follower, leader)].first_covering(index) if (follower, leader) in ack_sent else None,
-                ack_received[(leader, follower)].first_covering(index) if (leader, follower) in ack_received else None,
+                first_covering(append_received, (follower, leader), index),
+                first_covering(wal_started, (follower,), index),
+                first_covering(wal_finished, (follower,), index),
+                first_covering(ack_sent, (follower, leader), index),
+                first_covering(ack_received, (leader, follower), index),
             ]
             if None not in chain and (best is None or chain[-1] < best[-1]):
                 best = chain
@@ -145,9 +151,9 @@ def main():
             quorum_at = max(leader_ack, leader_wal_end) if leader_wal_end is not None else leader_ack
         else:
             quorum_at = leader_wal_end
-        leader_committed = committed[(leader,)].first_covering(index) if (leader,) in committed else None
+        leader_committed = first_covering(committed, (leader,), index)
         record("leader: quorum durable -> committed, handed to apply", leader_committed, quorum_at)
-        node_committed = committed[(node,)].first_covering(index) if (node,) in committed else None
+        node_committed = first_covering(committed, (node,), index)
         if node != leader:
             record("receiving follower: leader committed -> it commits", node_committed, leader_committed)
         record("receiving node: committed -> applied", applied_at, node_committed if node_committed is not None else appended_at)
