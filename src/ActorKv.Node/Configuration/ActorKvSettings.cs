@@ -66,10 +66,11 @@ public sealed record ActorKvSettings(
     {
         var root = config.GetConfig("actorkv") ?? throw new ConfigurationException("the configuration has no actorkv section");
         var cluster = ClusterSettings.FromConfig(root.GetConfig("cluster"));
+        var dataDirectory = Path.GetFullPath(Required(root, "node.data-dir"));
         var settings = new ActorKvSettings(
             NodeName: Required(root, "node.name"),
             ClusterToken: Required(root, "node.cluster-token"),
-            DataDirectory: Path.GetFullPath(Required(root, "node.data-dir")),
+            DataDirectory: dataDirectory,
             ClientEndpoint: ParseEndpoint(Required(root, "node.client-url"), "actorkv.node.client-url"),
             MaxRequestBytes: checked((int)Bytes(root, "limits.max-request-bytes")),
             MaxTxnOps: root.GetInt("limits.max-txn-ops"),
@@ -93,7 +94,7 @@ public sealed record ActorKvSettings(
                 root.GetInt("watch.max-pending-event-responses")),
             ChaosEnabled: root.GetBoolean("chaos.enabled"),
             MetricsEndpoint: root.GetString("node.metrics-url") is { Length: > 0 } metricsUrl ? ParseEndpoint(metricsUrl, "actorkv.node.metrics-url") : null,
-            WritePathTraceFile: root.GetString("diagnostics.write-path-trace-file") is { Length: > 0 } tracePath ? Path.GetFullPath(tracePath, Path.GetFullPath(Required(root, "node.data-dir"))) : null);
+            WritePathTraceFile: root.GetString("diagnostics.write-path-trace-file") is { Length: > 0 } tracePath ? Path.GetFullPath(tracePath, dataDirectory) : null);
         settings.Validate();
         return settings;
     }

@@ -32,8 +32,18 @@ public sealed class WritePathTraceFile : EventListener
         // The base constructor may already have enabled the source: until queued is set, the
         // events it delivers are ignored.
         this.node = (long)node;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        file = new StreamWriter(path, append: true);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            file = new StreamWriter(path, append: true);
+        }
+        catch
+        {
+            // The base constructor registered this listener with the process: unregister it.
+            base.Dispose();
+            throw;
+        }
+
         file.WriteLine($"# ActorKv write-path trace of node {node}: TICKS EVENT NODE VALUE...; ticks of {Stopwatch.Frequency} a second (CLOCK_MONOTONIC)");
         queued = new ConcurrentQueue<string>();
         flusher = new Timer(_ => Flush(), null, FlushInterval, FlushInterval);
