@@ -833,6 +833,16 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             Send(ready.Messages.Where(IsLeaderReplication));
         }
 
+        // Committed entries this member's WAL already holds go to apply before this Ready's write,
+        // as etcd's raft loop hands them to its applier first: a quorum holds them durably, so
+        // applying and answering them need not wait for newer entries' fsync. Entries that this
+        // write makes durable here (a lone member's, or a follower's just received) wait for it.
+        var handedBeforeWrite = ready.Snapshot is null && ready.CommittedEntries.Count > 0 && ready.CommittedEntries[^1].Index <= storage.LastIndex;
+        if (handedBeforeWrite)
+        {
+            HandToApply(ready.CommittedEntries);
+        }
+
         var traced = ready.Entries.Count > 0 && WritePathEvents.Log.IsEnabled();
         if (traced)
         {
@@ -850,7 +860,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
 
         Store(persisted);
-        AfterPersisted(ready, sentEarly);
+        AfterPersisted(ready, sentEarly, handedBeforeWrite);
     }
 
     private static bool IsLeaderReplication(Message message) => message.Type is MessageType.Append or MessageType.Heartbeat;
@@ -885,16 +895,14 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void AfterPersisted(Ready ready, bool replicationSent = false)
+    private void AfterPersisted(Ready ready, bool replicationSent = false, bool committedHanded = false)
     {
         // Votes, their responses and acknowledgements go out only once what they promise is durable.
         Send(replicationSent ? ready.Messages.Where(message => !IsLeaderReplication(message)) : ready.Messages);
 
-        if (ready.CommittedEntries.Count > 0)
+        if (ready.CommittedEntries.Count > 0 && !committedHanded)
         {
-            WritePathEvents.Log.EntriesCommitted((long)cluster.NodeId, (long)ready.CommittedEntries[0].Index, (long)ready.CommittedEntries[^1].Index);
-            apply.Tell(new LogProtocol.CommittedEntries(ToLogEntries(ready.CommittedEntries)));
-            handedToApply = ready.CommittedEntries[^1].Index;
+            HandToApply(ready.CommittedEntries);
         }
 
         foreach (var read in ready.ReadStates)
@@ -939,6 +947,13 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
 
         ScheduleReady();
+    }
+
+    private void HandToApply(IReadOnlyList<Entry> committed)
+    {
+        WritePathEvents.Log.EntriesCommitted((long)cluster.NodeId, (long)committed[0].Index, (long)committed[^1].Index);
+        apply.Tell(new LogProtocol.CommittedEntries(ToLogEntries(committed)));
+        handedToApply = committed[^1].Index;
     }
 
     /// <summary>Says in the node log when a peer this node should hear from (a leader: every voter; a follower: its leader) falls silent, and when it is heard again.</summary>
