@@ -20,7 +20,8 @@ namespace ActorKv.Node.Raft;
 /// Owns this node's <see cref="RaftCore"/> and drives it: ticks from the scheduler, messages from
 /// peers, proposals from the gateway. For every Ready it appends hard state and entries as ONE
 /// record to the Raft WAL (<see cref="RaftWal"/>: one write, one fdatasync) and only then sends the
-/// Ready's messages and hands its committed entries to the apply actor, as Raft requires.
+/// Ready's messages and hands its committed entries to the apply actor, as Raft requires (a
+/// leader's appends and committed entries its WAL already holds go before the write).
 /// It runs on a thread of its own and writes the WAL itself, as etcd's raft loop does: messages
 /// that arrive during a write wait in the mailbox and go into the next Ready. Its start replays
 /// the WAL into the in-memory log, as etcd replays its WAL.
