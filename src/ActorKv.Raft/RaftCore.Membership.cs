@@ -70,7 +70,7 @@ public sealed partial class RaftCore
 
                 break;
             case ConfChangeType.RemoveNode:
-                if (progress.TryGetValue(change.NodeId, out var removed) && !removed.IsLearner && Voters.Count() == 1)
+                if (progress.TryGetValue(change.NodeId, out var removed) && !removed.IsLearner && VoterCount == 1)
                 {
                     break;
                 }

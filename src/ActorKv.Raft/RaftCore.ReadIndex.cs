@@ -20,7 +20,7 @@ public sealed partial class RaftCore
 
     private void HandleReadIndexAtLeader(Message request)
     {
-        if (Voters.Count() == 1)
+        if (VoterCount == 1)
         {
             AnswerRead(request, log.Committed);
             return;
@@ -83,7 +83,7 @@ public sealed partial class RaftCore
         }
 
         pendingReads[position].Acks.Add(from);
-        if (pendingReads[position].Acks.Count(Voters.Contains) < Quorum)
+        if (VotersAmong(pendingReads[position].Acks) < Quorum)
         {
             return;
         }

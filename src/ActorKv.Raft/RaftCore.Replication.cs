@@ -104,7 +104,26 @@ public sealed partial class RaftCore
         }
 
         AppendEntries(entries);
-        BroadcastAppend();
+        // Sent when the Ready is taken, so that every proposal stepped before it goes to a
+        // follower in one append, acknowledged once (etcd sends an append per proposal).
+        appendsOwed = true;
+    }
+
+    /// <summary>The appends that proposals stepped since the last Ready owe the followers.</summary>
+    private void SendOwedAppends()
+    {
+        if (!appendsOwed)
+        {
+            return;
+        }
+
+        appendsOwed = false;
+        Span<ulong> buffer = progress.Count <= MembersOnStack ? stackalloc ulong[MembersOnStack] : new ulong[progress.Count];
+        foreach (var id in OtherMembersInIdOrder(buffer))
+        {
+            // Not if empty: pipelining on an acknowledgement may have sent a follower the new entries already.
+            MaybeSendAppend(id, sendIfEmpty: false);
+        }
     }
 
     private void AppendEntries(IReadOnlyList<Entry> entries)
@@ -189,22 +208,44 @@ public sealed partial class RaftCore
     /// <summary>Commits the highest index a quorum of voters holds, if it is of this term (Raft §5.4.2).</summary>
     private bool MaybeCommit()
     {
-        var matches = Voters.Select(v => progress[v].Match).OrderDescending().ToList();
-        if (matches.Count == 0)
+        // Runs on every acknowledgement: no LINQ, no allocation.
+        Span<ulong> matches = progress.Count <= MembersOnStack ? stackalloc ulong[MembersOnStack] : new ulong[progress.Count];
+        var voters = 0;
+        foreach (var peer in progress.Values)
+        {
+            if (!peer.IsLearner)
+            {
+                matches[voters++] = peer.Match;
+            }
+        }
+
+        if (voters == 0)
         {
             return false;
         }
 
-        var quorumIndex = matches[Quorum - 1];
+        matches = matches[..voters];
+        matches.Sort();
+        // The highest index held by a quorum: ascending, the quorum-th from the top.
+        var quorumIndex = matches[voters - ((voters / 2) + 1)];
         return log.MaybeCommit(quorumIndex, Term);
     }
 
-    private bool QuorumActive() =>
-        Voters.Count(v => v == Id || progress[v].RecentActive) >= Quorum;
+    private bool QuorumActive()
+    {
+        var active = 0;
+        foreach (var (id, peer) in progress)
+        {
+            active += !peer.IsLearner && (id == Id || peer.RecentActive) ? 1 : 0;
+        }
+
+        return active >= Quorum;
+    }
 
     private void BroadcastAppend()
     {
-        foreach (var id in progress.Keys.Where(id => id != Id).Order())
+        Span<ulong> buffer = progress.Count <= MembersOnStack ? stackalloc ulong[MembersOnStack] : new ulong[progress.Count];
+        foreach (var id in OtherMembersInIdOrder(buffer))
         {
             SendAppend(id);
         }
@@ -295,7 +336,8 @@ public sealed partial class RaftCore
 
     private void BroadcastHeartbeat(byte[]? context)
     {
-        foreach (var id in progress.Keys.Where(id => id != Id).Order())
+        Span<ulong> buffer = progress.Count <= MembersOnStack ? stackalloc ulong[MembersOnStack] : new ulong[progress.Count];
+        foreach (var id in OtherMembersInIdOrder(buffer))
         {
             // Never tell a follower to commit past what it is known to have.
             var commit = Math.Min(progress[id].Match, log.Committed);

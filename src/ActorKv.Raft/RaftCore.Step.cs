@@ -165,7 +165,8 @@ public sealed partial class RaftCore
             return;
         }
 
-        foreach (var voter in Voters.Where(v => v != Id).Order())
+        Span<ulong> buffer = progress.Count <= MembersOnStack ? stackalloc ulong[MembersOnStack] : new ulong[progress.Count];
+        foreach (var voter in OtherMembersInIdOrder(buffer, votersOnly: true))
         {
             Send(new Message
             {
@@ -193,12 +194,12 @@ public sealed partial class RaftCore
         }
 
         var quorum = Quorum;
-        if (votesGranted.Count(Voters.Contains) >= quorum)
+        if (VotersAmong(votesGranted) >= quorum)
         {
             return ElectionResult.Won;
         }
 
-        return votesRejected.Count(Voters.Contains) >= quorum ? ElectionResult.Lost : ElectionResult.Pending;
+        return VotersAmong(votesRejected) >= quorum ? ElectionResult.Lost : ElectionResult.Pending;
     }
 
     private void HandleVoteRequest(Message message)

@@ -14,6 +14,10 @@ public sealed partial class RaftCore
 {
     public const ulong None = 0;
 
+    // Scratch space for member ids and match indexes on the hot paths: on the stack up to this
+    // many members (any real cluster), on the heap beyond.
+    private const int MembersOnStack = 32;
+
     private static readonly byte[] CampaignTransfer = "CampaignTransfer"u8.ToArray();
 
     private readonly RaftConfig config;
@@ -29,6 +33,8 @@ public sealed partial class RaftCore
     private int randomizedElectionTimeout;
     private ulong pendingConfIndex;
     private ulong leadTransferee;
+    // A leader's proposals since the last Ready, not yet sent to the followers (SendOwedAppends).
+    private bool appendsOwed;
     private SoftState previousSoftState;
     private HardState previousHardState;
 
@@ -104,30 +110,78 @@ public sealed partial class RaftCore
 
     private Progress NewProgress(bool isLearner) => new(log.LastIndex + 1, config.MaxInflightAppends, isLearner);
 
-    private IEnumerable<ulong> Voters => progress.Where(p => !p.Value.IsLearner).Select(p => p.Key);
+    // Counted without LINQ: a leader asks on every acknowledgement and read.
+    private int VoterCount
+    {
+        get
+        {
+            var count = 0;
+            foreach (var peer in progress.Values)
+            {
+                count += peer.IsLearner ? 0 : 1;
+            }
 
-    private int Quorum => (Voters.Count() / 2) + 1;
+            return count;
+        }
+    }
+
+    private int Quorum => (VoterCount / 2) + 1;
+
+    /// <summary>How many of <paramref name="ids"/> (votes, read acknowledgements) are voters now.</summary>
+    private int VotersAmong(HashSet<ulong> ids)
+    {
+        var count = 0;
+        foreach (var id in ids)
+        {
+            count += progress.TryGetValue(id, out var peer) && !peer.IsLearner ? 1 : 0;
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// The other members' ids in ascending order (so that a seeded run sends in the same order),
+    /// written into <paramref name="buffer"/>, which holds at least <c>progress.Count</c> ids.
+    /// </summary>
+    private Span<ulong> OtherMembersInIdOrder(Span<ulong> buffer, bool votersOnly = false)
+    {
+        var count = 0;
+        foreach (var (id, peer) in progress)
+        {
+            if (id != Id && !(votersOnly && peer.IsLearner))
+            {
+                buffer[count++] = id;
+            }
+        }
+
+        var members = buffer[..count];
+        members.Sort();
+        return members;
+    }
 
     /// <summary>A voter that is still a member may campaign; learners and removed nodes may not.</summary>
     private bool Promotable => progress.TryGetValue(Id, out var self) && !self.IsLearner;
 
     private void Send(Message message)
     {
-        var stamped = message with { From = Id };
-        if (stamped.Type is MessageType.Vote or MessageType.VoteResponse or MessageType.PreVote or MessageType.PreVoteResponse)
+        if (message.Type is MessageType.Vote or MessageType.VoteResponse or MessageType.PreVote or MessageType.PreVoteResponse)
         {
-            if (stamped.Term == 0)
+            if (message.Term == 0)
             {
-                throw new InvalidOperationException($"a {stamped.Type} must carry a term");
+                throw new InvalidOperationException($"a {message.Type} must carry a term");
             }
+
+            outbox.Add(message with { From = Id });
         }
-        else if (stamped.Type is not (MessageType.Propose or MessageType.ReadIndex))
+        else if (message.Type is MessageType.Propose or MessageType.ReadIndex)
         {
             // Proposals and read-index requests forwarded to the leader keep term 0: they are local requests there.
-            stamped = stamped with { Term = Term };
+            outbox.Add(message with { From = Id });
         }
-
-        outbox.Add(stamped);
+        else
+        {
+            outbox.Add(message with { From = Id, Term = Term });
+        }
     }
 
     /// <summary>Advances the clock by one tick: election timeout on followers, heartbeats on the leader.</summary>
@@ -197,6 +251,7 @@ public sealed partial class RaftCore
         heartbeatElapsed = 0;
         randomizedElectionTimeout = config.ElectionTicks + config.Random.Next(config.ElectionTicks);
         leadTransferee = None;
+        appendsOwed = false;
         votesGranted.Clear();
         votesRejected.Clear();
         foreach (var (id, peer) in progress.ToList())
@@ -267,6 +322,7 @@ public sealed partial class RaftCore
     /// <summary>The state changes the owner must act on. Take it only when <see cref="HasReady"/>.</summary>
     public Ready GetReady()
     {
+        SendOwedAppends();
         var softState = SoftState;
         var hardState = HardState;
         var ready = new Ready(
@@ -288,8 +344,9 @@ public sealed partial class RaftCore
         SoftState != previousSoftState
         || HardState != previousHardState
         || outbox.Count > 0
+        || appendsOwed
         || readStates.Count > 0
-        || log.UnstableEntries.Count > 0
+        || log.HasUnstableEntries
         || log.UnstableSnapshot is not null
         || log.HasNextCommittedEntries;
 

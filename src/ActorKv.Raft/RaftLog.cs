@@ -188,6 +188,8 @@ internal sealed class RaftLog
 
     public IReadOnlyList<Entry> UnstableEntries => unstableEntries.ToList();
 
+    public bool HasUnstableEntries => unstableEntries.Count > 0;
+
     /// <summary>Committed entries not yet applied (bounded in bytes).</summary>
     public IReadOnlyList<Entry> NextCommittedEntries()
     {
