@@ -11,7 +11,7 @@ public sealed class ServerStartupTests
         // A trace file that cannot be created (nothing can be created under /proc).
         await using var node = ActorKvProcess.Create(TestEnvironment.FreePort(), """actorkv.diagnostics.write-path-trace-file = "/proc/actorkv-test/write-path.trace" """);
         node.Launch();
-        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(node.ExitCode is not null), TimeSpan.FromSeconds(60), "actorkv to exit: " + node.Output);
+        Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(60)), "actorkv did not exit: " + node.Output);
         Assert.Equal(1, node.ExitCode);
         Assert.Contains("actorkv: cannot start: ", node.Output);
         Assert.Contains("/proc/actorkv-test", node.Output);

@@ -90,6 +90,10 @@ public sealed class ActorKvProcess : IAsyncDisposable
     /// <summary>The exit code once the process has exited by itself, else null.</summary>
     public int? ExitCode => process is { HasExited: true } exited ? exited.ExitCode : null;
 
+    /// <summary>Waits until the process has exited and all its output is in <see cref="Output"/>; false on timeout.</summary>
+    public Task<bool> WaitForExitAsync(TimeSpan limit) =>
+        (process ?? throw new InvalidOperationException("not launched")).WaitForExitAsync(limit);
+
     /// <summary>The actorkv.dll built beside this test assembly's configuration (Debug or Release).</summary>
     private static string ServerDll(string root)
     {

@@ -37,6 +37,25 @@ public sealed class ChildProcess : IDisposable
     /// <summary>Only once <see cref="HasExited"/>.</summary>
     public int ExitCode => process.ExitCode;
 
+    /// <summary>
+    /// Waits until the process has exited and its output has been read to the end; false when
+    /// <paramref name="limit"/> passes first. <see cref="HasExited"/> turns true before the last
+    /// lines reach <see cref="Output"/>.
+    /// </summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan limit)
+    {
+        using var timeout = new CancellationTokenSource(limit);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     public string Output
     {
         get
