@@ -164,24 +164,17 @@ public sealed partial class RaftCore
 
     private void Send(Message message)
     {
-        if (message.Type is MessageType.Vote or MessageType.VoteResponse or MessageType.PreVote or MessageType.PreVoteResponse)
+        var isVote = message.Type is MessageType.Vote or MessageType.VoteResponse or MessageType.PreVote or MessageType.PreVoteResponse;
+        if (isVote && message.Term == 0)
         {
-            if (message.Term == 0)
-            {
-                throw new InvalidOperationException($"a {message.Type} must carry a term");
-            }
+            throw new InvalidOperationException($"a {message.Type} must carry a term");
+        }
 
-            outbox.Add(message with { From = Id });
-        }
-        else if (message.Type is MessageType.Propose or MessageType.ReadIndex)
-        {
-            // Proposals and read-index requests forwarded to the leader keep term 0: they are local requests there.
-            outbox.Add(message with { From = Id });
-        }
-        else
-        {
-            outbox.Add(message with { From = Id, Term = Term });
-        }
+        // Votes carry the term they are for; proposals and read-index requests forwarded to the
+        // leader keep term 0: they are local requests there. One copy either way.
+        outbox.Add(isVote || message.Type is MessageType.Propose or MessageType.ReadIndex
+            ? message with { From = Id }
+            : message with { From = Id, Term = Term });
     }
 
     /// <summary>Advances the clock by one tick: election timeout on followers, heartbeats on the leader.</summary>
