@@ -227,7 +227,7 @@ public sealed partial class RaftCore
         matches = matches[..voters];
         matches.Sort();
         // The highest index held by a quorum: ascending, the quorum-th from the top.
-        var quorumIndex = matches[voters - ((voters / 2) + 1)];
+        var quorumIndex = matches[voters - QuorumOf(voters)];
         return log.MaybeCommit(quorumIndex, Term);
     }
 

@@ -125,7 +125,10 @@ public sealed partial class RaftCore
         }
     }
 
-    private int Quorum => (VoterCount / 2) + 1;
+    private int Quorum => QuorumOf(VoterCount);
+
+    /// <summary>A majority of <paramref name="voters"/>.</summary>
+    private static int QuorumOf(int voters) => (voters / 2) + 1;
 
     /// <summary>How many of <paramref name="ids"/> (votes, read acknowledgements) are voters now.</summary>
     private int VotersAmong(HashSet<ulong> ids)
