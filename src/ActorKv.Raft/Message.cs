@@ -40,7 +40,7 @@ public sealed record Message
     public ulong Term { get; init; }
     /// <summary>Append: term of the entry before Entries. Vote: candidate's last log term. Reject: term at RejectHint.</summary>
     public ulong LogTerm { get; init; }
-    /// <summary>Append: index of the entry before Entries. Vote: candidate's last index. AppendResponse: the index acknowledged or rejected.</summary>
+    /// <summary>Append: index of the entry before Entries. Vote: candidate's last index. AppendResponse: the index acknowledged or rejected. Heartbeat: the read index of the recipient's own request in Context (0: none); its response: that index, if taken.</summary>
     public ulong Index { get; init; }
     public IReadOnlyList<Entry> Entries { get; init; } = [];
     public ulong Commit { get; init; }

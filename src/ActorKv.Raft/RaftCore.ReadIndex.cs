@@ -3,7 +3,11 @@ namespace ActorKv.Raft;
 public sealed partial class RaftCore
 {
     /// <summary>A read-index request waiting for a quorum to confirm this leader.</summary>
-    private sealed record PendingRead(Message Request, ulong Index, HashSet<ulong> Acks);
+    private sealed record PendingRead(Message Request, ulong Index, HashSet<ulong> Acks)
+    {
+        /// <summary>The requesting follower answered the heartbeat that gave it the index itself: no response is owed.</summary>
+        public bool RequesterTookIndex { get; set; }
+    }
 
     private readonly List<PendingRead> pendingReads = [];
 
@@ -53,9 +57,15 @@ public sealed partial class RaftCore
             return;
         }
 
-        pendingReads.Add(new PendingRead(request, log.Committed, [Id]));
-        // The heartbeat round proves that no newer leader has committed anything we lack.
-        BroadcastHeartbeat(context);
+        var read = new PendingRead(request, log.Committed, [Id]);
+        pendingReads.Add(read);
+        // The heartbeat round proves that no newer leader has committed anything we lack. Where
+        // this leader and the requesting follower are a quorum, the requester's heartbeat carries
+        // the index: the follower's being in this term when it arrives is the second confirmation,
+        // so it reads without waiting for a response (two crossings of the network, not four).
+        var requesterConfirms = Quorum == 2 && Promotable && request.From != Id && request.From != None
+            && progress.TryGetValue(request.From, out var requester) && !requester.IsLearner;
+        BroadcastHeartbeat(context, requesterConfirms ? request.From : None, read.Index);
     }
 
     /// <summary>Called when the commit index moves: reads that waited for this term's first commit may go.</summary>
@@ -74,7 +84,8 @@ public sealed partial class RaftCore
         }
     }
 
-    private void HandleReadIndexAck(ulong from, byte[] context)
+    /// <summary>A heartbeat answered with a read request's context; <paramref name="indexTaken"/>: the index the follower took from it (0: none).</summary>
+    private void HandleReadIndexAck(ulong from, byte[] context, ulong indexTaken)
     {
         var position = pendingReads.FindIndex(p => p.Request.Entries[0].Data.AsSpan().SequenceEqual(context));
         if (position < 0)
@@ -82,8 +93,10 @@ public sealed partial class RaftCore
             return;
         }
 
-        pendingReads[position].Acks.Add(from);
-        if (VotersAmong(pendingReads[position].Acks) < Quorum)
+        var read = pendingReads[position];
+        read.Acks.Add(from);
+        read.RequesterTookIndex |= from == read.Request.From && indexTaken == read.Index;
+        if (VotersAmong(read.Acks) < Quorum)
         {
             return;
         }
@@ -91,9 +104,9 @@ public sealed partial class RaftCore
         // A quorum confirms this request, and so every earlier one too.
         var released = pendingReads.GetRange(0, position + 1);
         pendingReads.RemoveRange(0, position + 1);
-        foreach (var read in released)
+        foreach (var done in released.Where(done => !done.RequesterTookIndex))
         {
-            AnswerRead(read.Request, read.Index);
+            AnswerRead(done.Request, done.Index);
         }
     }
 

@@ -59,7 +59,7 @@ public sealed partial class RaftCore
 
                 if (message.Context is { Length: > 0 } context)
                 {
-                    HandleReadIndexAck(message.From, context);
+                    HandleReadIndexAck(message.From, context, message.Index);
                 }
 
                 break;
@@ -334,14 +334,15 @@ public sealed partial class RaftCore
         return true;
     }
 
-    private void BroadcastHeartbeat(byte[]? context)
+    /// <summary>Heartbeats to every other member; only <paramref name="readRequester"/>'s carries <paramref name="readIndex"/> (None: no one's).</summary>
+    private void BroadcastHeartbeat(byte[]? context, ulong readRequester = None, ulong readIndex = 0)
     {
         Span<ulong> buffer = progress.Count <= MembersOnStack ? stackalloc ulong[MembersOnStack] : new ulong[progress.Count];
         foreach (var id in OtherMembersInIdOrder(buffer))
         {
             // Never tell a follower to commit past what it is known to have.
             var commit = Math.Min(progress[id].Match, log.Committed);
-            Send(new Message { To = id, Type = MessageType.Heartbeat, Commit = commit, Context = context });
+            Send(new Message { To = id, Type = MessageType.Heartbeat, Commit = commit, Context = context, Index = id == readRequester ? readIndex : 0 });
         }
     }
 
@@ -435,7 +436,16 @@ public sealed partial class RaftCore
     private void HandleHeartbeat(Message message)
     {
         log.CommitTo(message.Commit);
-        Send(new Message { To = message.From, Type = MessageType.HeartbeatResponse, Context = message.Context });
+        var indexTaken = 0UL;
+        if (message.Index > 0 && message.Context is { Length: > 0 } context)
+        {
+            // Our own read request's index, sent after the leader received it, by a leader of the
+            // term we are in (so we have voted for no newer one): with the leader, a quorum.
+            readStates.Add(new ReadState(message.Index, context));
+            indexTaken = message.Index;
+        }
+
+        Send(new Message { To = message.From, Type = MessageType.HeartbeatResponse, Context = message.Context, Index = indexTaken });
     }
 
     private void HandleSnapshot(Message message)

@@ -80,5 +80,9 @@ public enum RaftRole { Follower, PreCandidate, Candidate, Leader }
 /// <summary>Volatile state worth telling the application about (who leads, what we are).</summary>
 public readonly record struct SoftState(ulong Lead, RaftRole Role);
 
-/// <summary>A linearizable read may be served once the state machine has applied <see cref="Index"/>.</summary>
+/// <summary>
+/// A linearizable read may be served once the state machine has applied <see cref="Index"/>. A
+/// follower can be given the same request's state twice (in the leader's heartbeat and in its
+/// response, when the other follower's acknowledgement came first): the first one serves it.
+/// </summary>
 public sealed record ReadState(ulong Index, byte[] RequestContext);
