@@ -26,6 +26,8 @@ public enum MessageType
     TimeoutNow,
     ReadIndex,
     ReadIndexResponse,
+    /// <summary>Leader to follower: the leader's log is durable through Index (RaftCore.DurableCommit).</summary>
+    LeaderDurable,
 }
 
 /// <summary>

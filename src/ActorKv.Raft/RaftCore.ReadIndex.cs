@@ -26,7 +26,7 @@ public sealed partial class RaftCore
     {
         if (VoterCount == 1)
         {
-            AnswerRead(request, log.Committed);
+            AnswerRead(request, CommittedAnywhere);
             return;
         }
 
@@ -57,7 +57,7 @@ public sealed partial class RaftCore
             return;
         }
 
-        var read = new PendingRead(request, log.Committed, [Id]);
+        var read = new PendingRead(request, CommittedAnywhere, [Id]);
         pendingReads.Add(read);
         // The heartbeat round proves that no newer leader has committed anything we lack. Where
         // this leader and the requesting follower are a quorum, the requester's heartbeat carries

@@ -373,6 +373,9 @@ public sealed partial class RaftCore
                 Lead = message.From;
                 HandleSnapshot(message);
                 break;
+            case MessageType.LeaderDurable:
+                HandleLeaderDurable(message);
+                break;
             case MessageType.TransferLeader:
                 if (Lead != None)
                 {

@@ -248,6 +248,8 @@ public sealed partial class RaftCore
         randomizedElectionTimeout = config.ElectionTicks + config.Random.Next(config.ElectionTicks);
         leadTransferee = None;
         appendsOwed = false;
+        leaderDurable = 0;
+        durableAnnounced = 0;
         votesGranted.Clear();
         votesRejected.Clear();
         foreach (var (id, peer) in progress.ToList())
@@ -366,6 +368,19 @@ public sealed partial class RaftCore
         if (ready.Snapshot is { } snapshot)
         {
             log.StableSnapshotTo(snapshot.Metadata.Index);
+        }
+
+        if (ready.Entries.Count > 0 || ready.Snapshot is not null)
+        {
+            // The durable log grew (RaftCore.DurableCommit).
+            if (Role == RaftRole.Leader)
+            {
+                SendDurableNotices();
+            }
+            else if (Role == RaftRole.Follower)
+            {
+                CommitDurablyHeldEntries();
+            }
         }
     }
 }

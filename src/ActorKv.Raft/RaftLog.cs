@@ -29,6 +29,9 @@ internal sealed class RaftLog
 
     public Snapshot? UnstableSnapshot => unstableSnapshot;
 
+    /// <summary>The last index persisted and still part of this log (0 while a snapshot awaits persisting).</summary>
+    public ulong StableLastIndex => unstableSnapshot is null ? unstableOffset - 1 : 0;
+
     public ulong FirstIndex => unstableSnapshot is { } snapshot ? snapshot.Metadata.Index + 1 : storage.FirstIndex;
 
     public ulong LastIndex =>

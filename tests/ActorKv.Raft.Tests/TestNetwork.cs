@@ -33,6 +33,9 @@ public sealed class TestNetwork
     /// <summary>Every message sent, in order, for assertions on what went over the wire.</summary>
     public List<Message> Sent { get; } = [];
 
+    /// <summary>Messages this matches are lost (after they are recorded in <see cref="Sent"/>).</summary>
+    public Func<Message, bool> Lose { get; set; } = _ => false;
+
     public RaftCore NewCore(ulong id, ConfState confState, bool preVote, bool checkQuorum) =>
         new(new RaftConfig
         {
@@ -80,7 +83,7 @@ public sealed class TestNetwork
             }
 
             var message = queue.Dequeue();
-            if (cut.Contains((message.From, message.To)) || !Nodes.TryGetValue(message.To, out var target))
+            if (cut.Contains((message.From, message.To)) || Lose(message) || !Nodes.TryGetValue(message.To, out var target))
             {
                 continue;
             }

@@ -827,7 +827,8 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         // A leader replicates while its own WAL write is in flight (Raft thesis 10.2.1, as etcd's
         // raft loop does): its appends and heartbeats promise nothing about its own log, and the
         // followers' acknowledgements, which are what commits the entries, reach the core only
-        // after this write, which holds this actor's thread.
+        // after this write, which holds this actor's thread. Its durability notices speak of
+        // earlier writes, already done (the core makes them in Advance).
         var sentEarly = Core.Role == RaftRole.Leader;
         if (sentEarly)
         {
@@ -864,7 +865,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         AfterPersisted(ready, sentEarly, handedBeforeWrite);
     }
 
-    private static bool IsLeaderReplication(Message message) => message.Type is MessageType.Append or MessageType.Heartbeat;
+    private static bool IsLeaderReplication(Message message) => message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.LeaderDurable;
 
     /// <summary>A Ready's messages go to each peer's sender together, so that they can travel as one batch.</summary>
     private void Send(IEnumerable<Message> messages)
