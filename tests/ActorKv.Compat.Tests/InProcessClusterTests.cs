@@ -113,6 +113,31 @@ public sealed class InProcessClusterTests
         Assert.True(cluster.Member(leader).Server.Node.Raft.Committed >= 5 * 64);
     }
 
+    /// <summary>
+    /// A follower's read-index request that a link drops (here: cut for a moment, shorter than an
+    /// election timeout, so no one notices a leader missing) is asked again; the read is answered
+    /// instead of waiting for the request timeout.
+    /// </summary>
+    [Fact]
+    public async Task A_read_index_request_lost_on_a_link_cut_for_a_moment_is_asked_again()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks + "\nactorkv.cluster.tick-interval = 100ms");
+        var leader = await cluster.WaitForLeaderAsync();
+        var follower = leader % 3 + 1;
+        await cluster.PutAsync("k", "v");
+
+        await cluster.SetLinkAsync(follower, leader, cut: true);
+        using var channel = GrpcChannel.ForAddress(cluster.Member(follower).Url);
+        // Within the node's request timeout (7 s): an unanswered request fails the test.
+        var read = new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("k") }, deadline: DateTime.UtcNow.AddSeconds(6)).ResponseAsync;
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        await cluster.SetLinkAsync(follower, leader, cut: false);
+
+        var response = await read;
+        Assert.Equal("v", Assert.Single(response.Kvs).Value.ToStringUtf8());
+        Assert.Equal(leader, cluster.Member(follower).Server.Node.Raft.Lead);
+    }
+
     [Fact]
     public async Task A_partitioned_follower_misses_writes_catches_up_when_healed_and_does_not_disrupt_the_leader()
     {

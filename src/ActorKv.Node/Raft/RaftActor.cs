@@ -57,10 +57,14 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     private int publishAttributesCountdown;
     private readonly ILoggingAdapter log = Context.GetLogger();
 
-    /// <summary>Read-index requests by context, then by the index they must wait for.</summary>
-    private readonly Dictionary<string, TaskCompletionSource> readsAwaitingIndex = [];
+    /// <summary>Read-index requests by context (with the tick they were last asked at), then by the index they must wait for.</summary>
+    private readonly Dictionary<string, (TaskCompletionSource Completion, long AskedAtTick)> readsAwaitingIndex = [];
     private readonly List<(ulong Index, TaskCompletionSource Completion)> readsAwaitingApply = [];
     private long readSequence;
+
+    /// <summary>Raft ticks since start: a read index is asked again after this many without an answer (5: 500 ms at the default tick).</summary>
+    private const int ReadIndexRetryTicks = 5;
+    private long ticks;
 
     private readonly List<RaftProtocol.TransferLeadership> leadershipTransfers = [];
 
@@ -110,7 +114,9 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
 
         Receive<RaftProtocol.Tick>(_ =>
         {
+            ticks++;
             Core.Tick();
+            RetryUnansweredReadIndexes();
             LogSilentPeers();
             MaybePublishAttributes();
             ScheduleReady();
@@ -149,7 +155,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         Receive<RaftProtocol.ReadIndex>(read =>
         {
             var context = $"{cluster.NodeId}-{++readSequence}";
-            readsAwaitingIndex[context] = read.Completion;
+            readsAwaitingIndex[context] = (read.Completion, ticks);
             AskReadIndex(context);
             ScheduleReady();
         });
@@ -732,10 +738,31 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
         catch (ProposalDroppedException)
         {
-            if (readsAwaitingIndex.Remove(context, out var completion))
+            if (readsAwaitingIndex.Remove(context, out var pending))
             {
-                completion.TrySetException(EtcdErrors.NoLeader);
+                pending.Completion.TrySetException(EtcdErrors.NoLeader);
             }
+        }
+    }
+
+    /// <summary>
+    /// A read index not answered within <see cref="ReadIndexRetryTicks"/> is asked again, as etcd
+    /// 3.5 asks every 500 ms: the request or its answer can be lost with a leader that stepped down
+    /// (it drops its pending reads, and a follower that goes straight to the next leader never sees
+    /// "no leader") or on a link that failed for a moment. A second answer is harmless: the first
+    /// one serves the read, and a leader asks its followers once per request.
+    /// </summary>
+    private void RetryUnansweredReadIndexes()
+    {
+        if (readsAwaitingIndex.Count == 0 || Core.Lead == RaftCore.None)
+        {
+            return; // without a leader they wait in readsAwaitingLeader
+        }
+
+        foreach (var (context, pending) in readsAwaitingIndex.Where(r => ticks - r.Value.AskedAtTick >= ReadIndexRetryTicks).ToList())
+        {
+            readsAwaitingIndex[context] = pending with { AskedAtTick = ticks };
+            AskReadIndex(context);
         }
     }
 
@@ -910,9 +937,9 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         foreach (var read in ready.ReadStates)
         {
             var context = System.Text.Encoding.UTF8.GetString(read.RequestContext);
-            if (readsAwaitingIndex.Remove(context, out var completion))
+            if (readsAwaitingIndex.Remove(context, out var pending))
             {
-                readsAwaitingApply.Add((read.Index, completion));
+                readsAwaitingApply.Add((read.Index, pending.Completion));
             }
         }
 
@@ -991,7 +1018,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         });
 
         // Reads whose client gave up (the node's request timeout) wait for nothing any more.
-        foreach (var (context, completion) in readsAwaitingIndex.Where(r => r.Value.Task.IsCompleted).ToList())
+        foreach (var (context, _) in readsAwaitingIndex.Where(r => r.Value.Completion.Task.IsCompleted).ToList())
         {
             readsAwaitingIndex.Remove(context);
         }
