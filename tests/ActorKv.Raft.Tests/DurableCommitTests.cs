@@ -11,9 +11,7 @@ public sealed class DurableCommitTests
     [Fact]
     public void Followers_of_three_commit_an_entry_whose_acknowledgements_never_reach_the_leader()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         network.Lose = m => m.Type == MessageType.AppendResponse;
 
         network.Propose(1, "y");
@@ -27,9 +25,7 @@ public sealed class DurableCommitTests
     [Fact]
     public void A_read_index_at_the_leader_covers_what_followers_committed_before_it_heard()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         network.Lose = m => m.Type == MessageType.AppendResponse;
         network.Propose(1, "y");
         Assert.Contains("y", network.AppliedData(2));
@@ -44,9 +40,7 @@ public sealed class DurableCommitTests
     [Fact]
     public void With_five_voters_followers_wait_for_the_leader_to_commit()
     {
-        var network = new TestNetwork(voters: 5);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 5);
         network.Lose = m => m.Type == MessageType.AppendResponse;
 
         network.Propose(1, "y");
@@ -58,9 +52,7 @@ public sealed class DurableCommitTests
     [Fact]
     public void The_leader_announces_only_what_it_has_persisted_and_a_follower_commits_only_what_it_has_persisted()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         var leader = network[1];
         var follower = network[2];
 

@@ -9,19 +9,23 @@ public sealed class FollowerReadTests
 {
     private static readonly byte[] Context = "read-at-2"u8.ToArray();
 
+    /// <summary>A read index asked at node 2 of a settled network; its one read state, at the leader's commit index.</summary>
+    private static (TestNetwork Network, ReadState Read) ReadAtNodeTwo(int voters)
+    {
+        var network = TestNetwork.WithLeaderAndOneEntry(voters);
+        network.Sent.Clear();
+        network[2].ReadIndex(Context);
+        network.Settle();
+        var read = Assert.Single(network.ReadStates);
+        Assert.Equal(network[1].Committed, read.Index);
+        return (network, read);
+    }
+
     [Fact]
     public void With_three_voters_the_requesting_follower_takes_its_index_from_the_heartbeat_and_no_response_is_sent()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
-        network.Sent.Clear();
+        var (network, read) = ReadAtNodeTwo(voters: 3);
 
-        network[2].ReadIndex(Context);
-        network.Settle();
-
-        var read = Assert.Single(network.ReadStates);
-        Assert.Equal(network[1].Committed, read.Index);
         var carried = Assert.Single(network.Sent, m => m.Type == MessageType.Heartbeat && m.Index > 0);
         Assert.Equal((1UL, 2UL, read.Index), (carried.From, carried.To, carried.Index));
         Assert.DoesNotContain(network.Sent, m => m.Type == MessageType.ReadIndexResponse);
@@ -30,16 +34,8 @@ public sealed class FollowerReadTests
     [Fact]
     public void With_five_voters_the_follower_waits_for_the_leaders_response()
     {
-        var network = new TestNetwork(voters: 5);
-        network.Campaign(1);
-        network.Propose(1, "x");
-        network.Sent.Clear();
+        var (network, _) = ReadAtNodeTwo(voters: 5);
 
-        network[2].ReadIndex(Context);
-        network.Settle();
-
-        var read = Assert.Single(network.ReadStates);
-        Assert.Equal(network[1].Committed, read.Index);
         Assert.DoesNotContain(network.Sent, m => m.Type == MessageType.Heartbeat && m.Index > 0);
         Assert.Single(network.Sent, m => m.Type == MessageType.ReadIndexResponse && m.To == 2);
     }
@@ -47,9 +43,7 @@ public sealed class FollowerReadTests
     [Fact]
     public void A_deposed_leader_of_five_cannot_serve_the_one_follower_still_with_it_a_stale_index()
     {
-        var network = new TestNetwork(voters: 5);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 5);
         foreach (var a in new ulong[] { 1, 2 })
         {
             foreach (var b in new ulong[] { 3, 4, 5 })
@@ -74,9 +68,7 @@ public sealed class FollowerReadTests
     [Fact]
     public void When_the_requesters_heartbeat_is_lost_the_leader_answers_it_after_the_other_follower_confirms()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         var leader = network[1];
         network.Sent.Clear();
 
@@ -93,9 +85,7 @@ public sealed class FollowerReadTests
     [Fact]
     public void A_learner_that_asks_gets_a_response_not_an_index_in_its_heartbeat()
     {
-        var network = new TestNetwork(voters: 2, learners: 1);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 2, learners: 1);
         network.Sent.Clear();
 
         network[3].ReadIndex(Context);

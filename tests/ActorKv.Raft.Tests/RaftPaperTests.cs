@@ -43,9 +43,7 @@ public sealed class RaftPaperTests
     [Fact]
     public void A_voter_denies_a_candidate_whose_log_is_less_up_to_date_5_4_1()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         var voter = network[2];
         // A candidate of a later term whose log ends before ours.
         voter.Step(new Message { Type = MessageType.Vote, From = 3, To = 2, Term = 5, Index = 1, LogTerm = 1 });
@@ -134,9 +132,7 @@ public sealed class RaftPaperTests
     [Fact]
     public void A_read_index_is_answered_only_after_a_quorum_confirms_the_leader()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         network.Isolate(1);
         network[1].ReadIndex("r1"u8.ToArray());
         network.Settle();
@@ -153,9 +149,7 @@ public sealed class RaftPaperTests
     [Fact]
     public void A_follower_forwards_read_index_requests_to_the_leader()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         network[2].ReadIndex("from-2"u8.ToArray());
         network.Settle();
 
@@ -166,9 +160,7 @@ public sealed class RaftPaperTests
     [Fact]
     public void Leadership_moves_to_an_up_to_date_follower_on_transfer()
     {
-        var network = new TestNetwork(voters: 3);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
         network[1].TransferLeader(2);
         network.Settle();
 
@@ -179,9 +171,7 @@ public sealed class RaftPaperTests
     [Fact]
     public void A_learner_receives_entries_but_never_campaigns_nor_counts_for_a_quorum()
     {
-        var network = new TestNetwork(voters: 1, learners: 1);
-        network.Campaign(1);
-        network.Propose(1, "x");
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 1, learners: 1);
         Assert.Equal(["x"], network.AppliedData(2));
 
         network.Tick(2, 50);

@@ -22,6 +22,15 @@ public sealed class TestNetwork
         }
     }
 
+    /// <summary>Node 1 leads, and every node has committed and applied one entry, "x".</summary>
+    public static TestNetwork WithLeaderAndOneEntry(int voters, int learners = 0)
+    {
+        var network = new TestNetwork(voters, learners: learners);
+        network.Campaign(1);
+        network.Propose(1, "x");
+        return network;
+    }
+
     public Dictionary<ulong, RaftCore> Nodes { get; } = [];
 
     public Dictionary<ulong, MemoryStorage> Storage { get; } = [];
