@@ -104,9 +104,12 @@ public sealed partial class RaftCore
         // A quorum confirms this request, and so every earlier one too.
         var released = pendingReads.GetRange(0, position + 1);
         pendingReads.RemoveRange(0, position + 1);
-        foreach (var done in released.Where(done => !done.RequesterTookIndex))
+        foreach (var done in released)
         {
-            AnswerRead(done.Request, done.Index);
+            if (!done.RequesterTookIndex)
+            {
+                AnswerRead(done.Request, done.Index);
+            }
         }
     }
 
