@@ -24,7 +24,7 @@ public sealed class ActorKillTests(ITestOutputHelper output)
     [InlineData("leases")]
     public async Task Killed_actors_restart_and_lose_no_acknowledged_write(string actor)
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var acknowledged = new System.Collections.Concurrent.ConcurrentBag<string>();
         using var stop = new CancellationTokenSource();
@@ -96,7 +96,7 @@ public sealed class ActorKillTests(ITestOutputHelper output)
     [Fact]
     public async Task A_killed_lease_sweeper_still_expires_leases_on_the_leader_and_forwards_keep_alives_on_a_follower()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
         await new ChaosControl(cluster.Member(leader).Server.Node).KillActorAsync("leases").WaitAsync(TimeSpan.FromSeconds(10));
@@ -132,7 +132,7 @@ public sealed class ActorKillTests(ITestOutputHelper output)
     [Fact]
     public async Task A_killed_watch_hub_restarts_and_watchers_miss_nothing_and_see_nothing_twice()
     {
-        await using var node = await ActorKvInProcess.StartAsync();
+        await using var node = await ActorKvInProcess.StartAsync(log: output);
         using var channel = GrpcChannel.ForAddress(node.Url);
         var kv = new KV.KVClient(channel);
         // Every call is bounded: a stuck node fails the test instead of hanging it.

@@ -98,7 +98,7 @@ public sealed partial class AlarmTests(ITestOutputHelper output)
         }
 
         List<string> actual;
-        await using (var node = await ActorKvInProcess.StartAsync("actorkv.storage.quota-backend-bytes = 8MiB"))
+        await using (var node = await ActorKvInProcess.StartAsync("actorkv.storage.quota-backend-bytes = 8MiB", log: output))
         {
             actual = await RunAsync(node.Endpoint);
         }

@@ -4,6 +4,7 @@ using ActorKv.Compat.Tests.Fixtures;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests;
 
@@ -11,7 +12,7 @@ namespace ActorKv.Compat.Tests;
 /// actorkv-bench against a local node: the counts are right and nothing fails. No timing is
 /// asserted; the figures belong in docs/benchmarks.md.
 /// </summary>
-public sealed class BenchSmokeTests
+public sealed class BenchSmokeTests(ITestOutputHelper output)
 {
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunBench(params string[] arguments)
     {
@@ -43,7 +44,7 @@ public sealed class BenchSmokeTests
     [InlineData("put", "--total", "50", "--target-leader")]
     public async Task A_short_run_completes_every_request_without_error(params string[] workload)
     {
-        await using var node = await ActorKvInProcess.StartAsync();
+        await using var node = await ActorKvInProcess.StartAsync(log: output);
         var (exitCode, stdout, stderr) = await RunBench([.. workload, "--endpoints", node.Endpoint, "--json"]);
 
         Assert.True(exitCode == 0, stderr + stdout);
@@ -78,7 +79,7 @@ public sealed class BenchSmokeTests
     [Fact]
     public async Task A_short_lease_storm_and_watch_run_count_every_key_and_event()
     {
-        await using var node = await ActorKvInProcess.StartAsync();
+        await using var node = await ActorKvInProcess.StartAsync(log: output);
         var (exitCode, stdout, stderr) = await RunBench("lease-storm", "--total", "40", "--ttl", "2", "--clients", "4", "--endpoints", node.Endpoint, "--json");
         Assert.True(exitCode == 0, stderr + stdout);
         var storm = JsonDocument.Parse(stdout).RootElement;

@@ -78,7 +78,7 @@ public sealed partial class ConcurrencyTests(ITestOutputHelper output)
     public async Task Lock_and_election_services_answer_as_etcd_does()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        await using var actorKv = await ActorKvInProcess.StartAsync();
+        await using var actorKv = await ActorKvInProcess.StartAsync(log: output);
         var expected = await SessionAsync(etcd.Url);
         var actual = await SessionAsync(actorKv.Url);
         for (var i = 0; i < expected.Count; i++)
@@ -91,7 +91,7 @@ public sealed partial class ConcurrencyTests(ITestOutputHelper output)
     [Fact]
     public async Task Etcdctl_lock_runs_a_command_while_holding_the_lock_and_a_second_waits_for_it()
     {
-        await using var node = await ActorKvInProcess.StartAsync();
+        await using var node = await ActorKvInProcess.StartAsync(log: output);
         var once = await Etcdctl.RunAsync(node.Endpoint, ["lock", "job", "--", "sh", "-c", "echo holding"]);
         Assert.Equal((0, "holding\n"), (once.ExitCode, once.Stdout));
 

@@ -3,6 +3,7 @@ using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests;
 
@@ -14,7 +15,7 @@ namespace ActorKv.Compat.Tests;
 /// that a restart of every member loses nothing that was answered.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class DeferredApplyCommitTests
+public sealed class DeferredApplyCommitTests(ITestOutputHelper output)
 {
     private const string CommitOnlyWhenNeeded = "actorkv.storage.apply-commit-interval = 1h";
 
@@ -41,7 +42,7 @@ public sealed class DeferredApplyCommitTests
     [Fact]
     public async Task Answered_writes_wait_uncommitted_and_every_kind_of_read_sees_them()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded);
+        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded, log: output);
         var leader = cluster.Member(await cluster.WaitForLeaderAsync());
         using var channel = GrpcChannel.ForAddress(leader.Url);
         var kv = new KV.KVClient(channel);
@@ -74,7 +75,7 @@ public sealed class DeferredApplyCommitTests
     {
         // A short log, so that compaction runs: it must keep every entry the stores have not
         // durably applied.
-        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded + "\nactorkv.cluster.snapshot-count = 5\nactorkv.cluster.snapshot-catchup-entries = 1");
+        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded + "\nactorkv.cluster.snapshot-count = 5\nactorkv.cluster.snapshot-catchup-entries = 1", log: output);
         var leader = cluster.Member(await cluster.WaitForLeaderAsync());
         using (var channel = GrpcChannel.ForAddress(leader.Url))
         {
@@ -110,7 +111,7 @@ public sealed class DeferredApplyCommitTests
     [Fact]
     public async Task A_watcher_gets_events_without_waiting_for_the_commit_interval()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded);
+        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded, log: output);
         var leader = cluster.Member(await cluster.WaitForLeaderAsync());
         using var channel = GrpcChannel.ForAddress(leader.Url);
         using var watch = await WatchFromNowAsync(channel, "w");
@@ -122,7 +123,7 @@ public sealed class DeferredApplyCommitTests
     [Fact]
     public async Task A_watch_from_now_starts_after_the_writes_answered_before_it()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded);
+        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded, log: output);
         var leader = cluster.Member(await cluster.WaitForLeaderAsync());
         using var channel = GrpcChannel.ForAddress(leader.Url);
         var kv = new KV.KVClient(channel);
@@ -140,7 +141,7 @@ public sealed class DeferredApplyCommitTests
     [Fact]
     public async Task A_leases_keys_are_listed_and_a_new_leader_expires_leases_it_applied_but_had_not_committed()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded);
+        await using var cluster = await InProcessCluster.StartAsync(3, CommitOnlyWhenNeeded, log: output);
         var leaderId = await cluster.WaitForLeaderAsync();
         var leader = cluster.Member(leaderId);
         using var channel = GrpcChannel.ForAddress(leader.Url);

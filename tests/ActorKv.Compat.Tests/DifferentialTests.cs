@@ -25,7 +25,7 @@ public sealed class DifferentialTests(ITestOutputHelper output)
     public async Task Random_operations_answer_as_etcd_does(int seed)
     {
         await using var etcd = await EtcdServer.StartAsync();
-        await using var actorKv = await ActorKvInProcess.StartAsync();
+        await using var actorKv = await ActorKvInProcess.StartAsync(log: output);
         using var etcdChannel = GrpcChannel.ForAddress(etcd.Url);
         using var actorKvChannel = GrpcChannel.ForAddress(actorKv.Url);
         var expectedKv = new KV.KVClient(etcdChannel);

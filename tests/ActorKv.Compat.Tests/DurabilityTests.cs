@@ -105,7 +105,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
         RpcException? refusal = null;
         try
         {
-            var node = await ActorKvInProcess.StartAsync(smallStore, dataDirectory);
+            var node = await ActorKvInProcess.StartAsync(smallStore, dataDirectory, log: output);
             using (var channel = GrpcChannel.ForAddress(node.Url))
             {
                 var kv = new KV.KVClient(channel);
@@ -132,7 +132,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
             await node.StopAsync();
             output.WriteLine($"{acknowledged.Count} writes of 32 KiB fitted before: {refusal.Status.Detail}");
 
-            var reopened = await ActorKvInProcess.StartAsync(smallStore, dataDirectory);
+            var reopened = await ActorKvInProcess.StartAsync(smallStore, dataDirectory, log: output);
             await using (reopened)
             {
                 using var channel = GrpcChannel.ForAddress(reopened.Url);
@@ -165,7 +165,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
 
         foreach (var (created, other, refusal) in new[] { ("", OneMemberRaft(), "without Raft"), (OneMemberRaft(), "", "belongs to a Raft member") })
         {
-            var node = await ActorKvInProcess.StartAsync(created);
+            var node = await ActorKvInProcess.StartAsync(created, log: output);
             try
             {
                 using (var channel = GrpcChannel.ForAddress(node.Url))
@@ -174,7 +174,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
                 }
 
                 await node.StopAsync();
-                var again = await ActorKvInProcess.StartAsync(created, node.DataDirectory);
+                var again = await ActorKvInProcess.StartAsync(created, node.DataDirectory, log: output);
                 using (var channel = GrpcChannel.ForAddress(again.Url))
                 {
                     var read = await new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("k") }, deadline: DateTime.UtcNow.AddSeconds(30));
@@ -182,7 +182,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
                 }
 
                 await again.StopAsync();
-                var refused = await Assert.ThrowsAsync<InvalidDataException>(() => ActorKvInProcess.StartAsync(other, node.DataDirectory));
+                var refused = await Assert.ThrowsAsync<InvalidDataException>(() => ActorKvInProcess.StartAsync(other, node.DataDirectory, log: output));
                 Assert.Contains(refusal, refused.Message);
             }
             finally
@@ -195,7 +195,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
     [Fact]
     public async Task A_store_of_another_format_is_refused_at_start_with_its_format_named()
     {
-        var node = await ActorKvInProcess.StartAsync();
+        var node = await ActorKvInProcess.StartAsync(log: output);
         using (var channel = GrpcChannel.ForAddress(node.Url))
         {
             await new KV.KVClient(channel).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFromUtf8("v") });
@@ -217,7 +217,7 @@ public sealed class DurabilityTests(ITestOutputHelper output)
                 txn.Commit();
             }
 
-            var refused = await Assert.ThrowsAsync<InvalidDataException>(() => ActorKvInProcess.StartAsync(dataDirectory: node.DataDirectory));
+            var refused = await Assert.ThrowsAsync<InvalidDataException>(() => ActorKvInProcess.StartAsync(dataDirectory: node.DataDirectory, log: output));
             Assert.Contains("MVCC store format 1", refused.Message);
         }
         finally

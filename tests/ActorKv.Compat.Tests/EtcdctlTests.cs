@@ -82,7 +82,7 @@ public sealed class EtcdctlTests(ITestOutputHelper output)
     public async Task Etcdctl_prints_the_same_as_against_etcd(string script, string[][] commands)
     {
         await using var etcd = await EtcdServer.StartAsync();
-        await using var actorKv = await ActorKvInProcess.StartAsync();
+        await using var actorKv = await ActorKvInProcess.StartAsync(log: output);
         foreach (var command in Setup.Concat(commands))
         {
             var expected = (await Etcdctl.RunAsync(etcd.Endpoint, command)).Normalized;
@@ -118,7 +118,7 @@ public sealed class EtcdctlTests(ITestOutputHelper output)
     public async Task Interactive_txn_prints_the_same_as_against_etcd()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        await using var actorKv = await ActorKvInProcess.StartAsync();
+        await using var actorKv = await ActorKvInProcess.StartAsync(log: output);
         foreach (var command in Setup)
         {
             await Etcdctl.RunAsync(etcd.Endpoint, command);

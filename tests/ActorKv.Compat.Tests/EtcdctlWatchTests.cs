@@ -41,7 +41,7 @@ public sealed class EtcdctlWatchTests(ITestOutputHelper output)
     {
         // etcdctl 3.4 has no --progress-notify (3.5 added it): WatchTests checks progress over gRPC.
         await using var etcd = await EtcdServer.StartAsync();
-        await using var actorKv = await ActorKvInProcess.StartAsync();
+        await using var actorKv = await ActorKvInProcess.StartAsync(log: output);
         string[][] setup =
         [
             ["put", "foo", "bar"],

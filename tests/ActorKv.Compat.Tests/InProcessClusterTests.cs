@@ -6,17 +6,18 @@ using Akka.Actor;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests;
 
 /// <summary>Three nodes, three ActorSystems, one test process: Raft over Akka.Remote on loopback.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class InProcessClusterTests
+public sealed class InProcessClusterTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task A_stopped_member_misses_writes_and_catches_up_when_it_returns_and_the_others_elect_a_new_leader_without_it()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         await cluster.PutAsync("a", "1");
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
@@ -45,7 +46,7 @@ public sealed class InProcessClusterTests
     [Fact]
     public async Task A_member_whose_wal_write_fails_shuts_down_and_the_others_go_on()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         await cluster.PutAsync("a", "1");
         await cluster.StopMemberAsync(3);
         var cramped = await cluster.StartMemberAsync(3, "actorkv.storage { wal-segment-size = 256KiB, wal-max-size = 1MiB }");
@@ -70,7 +71,7 @@ public sealed class InProcessClusterTests
     [Fact]
     public async Task A_member_whose_wal_is_an_older_lmdb_journal_is_refused_at_start()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         await cluster.PutAsync("a", "1");
         await cluster.StopMemberAsync(3);
         var wal = Path.Combine(cluster.Spec(3).DataDirectory, "wal");
@@ -92,7 +93,7 @@ public sealed class InProcessClusterTests
     [Fact]
     public async Task Concurrent_writes_through_a_follower_travel_in_batches_and_all_commit()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = cluster.Member(leader % 3 + 1);
         using (var channel = GrpcChannel.ForAddress(follower.Url))
@@ -121,7 +122,7 @@ public sealed class InProcessClusterTests
     [Fact]
     public async Task A_read_index_request_lost_on_a_link_cut_for_a_moment_is_asked_again()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks + "\nactorkv.cluster.tick-interval = 100ms");
+        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks + "\nactorkv.cluster.tick-interval = 100ms", log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
         await cluster.PutAsync("k", "v");
@@ -144,7 +145,7 @@ public sealed class InProcessClusterTests
         // etcd's pace (an election timeout of 1 s): under a loaded CI machine a leader that hears
         // nothing from its other follower for half a second rightly steps down (CheckQuorum),
         // which is not what this test is about.
-        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks + "\nactorkv.cluster.tick-interval = 100ms");
+        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks + "\nactorkv.cluster.tick-interval = 100ms", log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
         var term = cluster.Member(leader).Server.Node.Raft.Term;
@@ -175,7 +176,7 @@ public sealed class InProcessClusterTests
     [Fact]
     public async Task A_delayed_link_holds_what_the_leader_sends_back_and_then_delivers_it()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks);
+        await using var cluster = await InProcessCluster.StartAsync(3, InProcessCluster.CuttableLinks, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
         await cluster.PutAsync("before", "v");

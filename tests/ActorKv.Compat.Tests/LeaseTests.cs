@@ -66,7 +66,7 @@ public sealed partial class LeaseTests(ITestOutputHelper output)
     public async Task Leases_behave_as_against_etcd()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        await using var actorKv = await ActorKvInProcess.StartAsync();
+        await using var actorKv = await ActorKvInProcess.StartAsync(log: output);
         var expected = await RunAsync(etcd.Endpoint, etcd.Url);
         var actual = await RunAsync(actorKv.Endpoint, actorKv.Url);
         for (var i = 0; i < expected.Count; i++)
@@ -92,7 +92,7 @@ public sealed partial class LeaseTests(ITestOutputHelper output)
     [Fact]
     public async Task A_key_of_an_expired_lease_is_gone_soon_after_and_a_kept_alive_lease_outlives_its_ttl()
     {
-        await using var node = await ActorKvInProcess.StartAsync();
+        await using var node = await ActorKvInProcess.StartAsync(log: output);
         using var channel = GrpcChannel.ForAddress(node.Url);
         var kv = new KV.KVClient(channel);
         var leaseClient = new Lease.LeaseClient(channel);
@@ -144,7 +144,7 @@ public sealed partial class LeaseTests(ITestOutputHelper output)
     [Fact]
     public async Task On_a_cluster_followers_forward_keep_alives_and_a_killed_leader_does_not_keep_a_lease_alive()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = cluster.Member(leader % 3 + 1);
 

@@ -20,7 +20,7 @@ public sealed class LinearizabilityTests(ITestOutputHelper output)
     [Fact]
     public async Task A_history_across_a_leader_stop_is_linearizable()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var clock = Stopwatch.StartNew();
         var history = new List<Operation<KvInput, KvOutput>>();

@@ -5,12 +5,13 @@ using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests;
 
 /// <summary>Membership changes through Raft, on in-process clusters, with etcdctl and the gRPC API.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed partial class MembershipTests
+public sealed partial class MembershipTests(ITestOutputHelper output)
 {
     [GeneratedRegex(@"Member +([0-9a-f]+) added to cluster")]
     private static partial Regex MemberAdded();
@@ -74,7 +75,7 @@ public sealed partial class MembershipTests
     [Fact]
     public async Task A_learner_added_with_etcdctl_under_writes_catches_up_is_promoted_and_a_removed_member_leaves()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         // No write first: a new leader takes membership changes once it has applied its log.
         await cluster.WaitForLeaderAsync();
         var writer = new Writer(cluster);
@@ -145,7 +146,7 @@ public sealed partial class MembershipTests
     [Fact]
     public async Task Bad_membership_requests_get_etcds_errors_and_change_nothing()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         await cluster.WaitForLeaderAsync();
         using var channel = GrpcChannel.ForAddress(cluster.Member(1).Url);
         var members = new Cluster.ClusterClient(channel);
@@ -188,7 +189,7 @@ public sealed partial class MembershipTests
     [Fact]
     public async Task A_change_that_reaches_the_leader_behind_others_is_checked_against_them_applied()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leaderId = await cluster.WaitForLeaderAsync();
         var leader = cluster.Member(leaderId).Server.Node;
         var follower = leaderId % 3 + 1;
@@ -211,7 +212,7 @@ public sealed partial class MembershipTests
     [Fact]
     public async Task A_five_member_cluster_survives_two_failures_including_the_leader_and_stops_at_three()
     {
-        await using var cluster = await InProcessCluster.StartAsync(5);
+        await using var cluster = await InProcessCluster.StartAsync(5, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         await cluster.PutAsync("before", "1");
 
@@ -243,7 +244,7 @@ public sealed partial class MembershipTests
         var etcdId = System.Text.Json.JsonDocument.Parse(etcdList.Stdout).RootElement.GetProperty("members")[0].GetProperty("ID").GetUInt64();
         var etcdRefusal = await Etcdctl.RunAsync(etcd.Endpoint, ["member", "remove", etcdId.ToString("x")]);
 
-        await using var cluster = await InProcessCluster.StartAsync(1);
+        await using var cluster = await InProcessCluster.StartAsync(1, log: output);
         await cluster.WaitForLeaderAsync();
         var refusal = await Etcdctl.RunAsync(cluster.Member(1).Endpoint, ["member", "remove", "1"]);
 
@@ -257,7 +258,7 @@ public sealed partial class MembershipTests
     [Fact]
     public async Task A_member_started_with_another_cluster_token_is_ignored_and_the_cluster_is_unharmed()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         await cluster.WaitForLeaderAsync();
         // Member 3 comes back on its own data but configured for another cluster.
         await cluster.StopMemberAsync(3);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using ActorKv.Compat.Tests.Fixtures;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests;
 
@@ -8,14 +9,14 @@ namespace ActorKv.Compat.Tests;
 /// /metrics as etcd serves it: the same names and types as real etcd 3.4's, counting what the
 /// node did, over HTTP/1.1 on the metrics listener and HTTP/2 on the client port.
 /// </summary>
-public sealed class MetricsTests
+public sealed class MetricsTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task A_node_serves_etcds_metrics_under_etcds_names_and_types_and_counts_its_commits()
     {
         var metricsPort = TestEnvironment.FreePort();
         await using var etcd = await EtcdServer.StartAsync();
-        await using var node = await ActorKvInProcess.StartAsync($"actorkv.node.metrics-url = \"127.0.0.1:{metricsPort}\"");
+        await using var node = await ActorKvInProcess.StartAsync($"actorkv.node.metrics-url = \"127.0.0.1:{metricsPort}\"", log: output);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 
         var etcdTypes = TypeLines(await http.GetStringAsync(etcd.Url + "/metrics"));
@@ -42,7 +43,7 @@ public sealed class MetricsTests
     [Fact]
     public async Task Each_member_counts_its_own_wal_syncs_and_knows_who_leads()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var before = new Dictionary<ulong, string>();
         foreach (var (id, member) in cluster.Running)
@@ -76,7 +77,7 @@ public sealed class MetricsTests
     [Fact]
     public async Task Each_member_times_its_link_to_every_peer_under_etcds_round_trip_histogram()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, "actorkv.cluster.peer-probe-interval = 100ms");
+        await using var cluster = await InProcessCluster.StartAsync(3, "actorkv.cluster.peer-probe-interval = 100ms", log: output);
         await cluster.WaitForLeaderAsync();
         var ids = cluster.Running.Select(running => running.Key).ToList();
         string Count(ulong to) => $"etcd_network_peer_round_trip_time_seconds_count{{To=\"{to:x}\"}}";

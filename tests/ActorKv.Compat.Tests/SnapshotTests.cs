@@ -2,12 +2,13 @@ using ActorKv.Compat.Tests.Fixtures;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests;
 
 /// <summary>Log compaction and snapshot transfer on an in-process cluster with a small snapshot-count.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class SnapshotTests
+public sealed class SnapshotTests(ITestOutputHelper output)
 {
     /// <summary>Compaction every 20 entries keeping 5; chunks of 4 KiB, so a store takes many.</summary>
     private const string SmallSnapshots = $$"""
@@ -53,7 +54,7 @@ public sealed class SnapshotTests
     [Fact]
     public async Task The_wal_is_never_compacted_past_what_the_store_holds_durably()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots);
+        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots, log: output);
         var leader = cluster.Member(await cluster.WaitForLeaderAsync());
         var raft = leader.Server.Node.Raft;
         using var channel = GrpcChannel.ForAddress(leader.Url);
@@ -76,7 +77,7 @@ public sealed class SnapshotTests
     [Fact]
     public async Task A_member_behind_the_compacted_log_receives_the_store_and_members_restart_from_compacted_wals()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots);
+        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
         await cluster.IsolateAsync(follower, cut: true);
@@ -107,7 +108,7 @@ public sealed class SnapshotTests
     [Fact]
     public async Task A_member_added_after_the_log_was_compacted_starts_from_the_leaders_store()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots);
+        await using var cluster = await InProcessCluster.StartAsync(3, SmallSnapshots, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         await PutManyAsync(cluster.Member(leader), "old", 100);
         // The log must have been compacted before the joiner asks for it. Compaction follows the

@@ -105,7 +105,7 @@ public sealed partial class WatchTests(ITestOutputHelper output)
     public async Task A_scripted_watch_session_gets_the_same_responses_as_from_etcd()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        await using var actorKv = await ActorKvInProcess.StartAsync();
+        await using var actorKv = await ActorKvInProcess.StartAsync(log: output);
         var expected = await SessionAsync(etcd.Url);
         var actual = await SessionAsync(actorKv.Url);
         foreach (var (id, list) in expected)
@@ -134,7 +134,7 @@ public sealed partial class WatchTests(ITestOutputHelper output)
     {
         const int limit = 20_000;
         await using var etcd = await EtcdServer.StartAsync($"--max-request-bytes={limit}");
-        await using var actorKv = await ActorKvInProcess.StartAsync($"actorkv.limits.max-request-bytes = {limit}");
+        await using var actorKv = await ActorKvInProcess.StartAsync($"actorkv.limits.max-request-bytes = {limit}", log: output);
         var expected = await FragmentSessionAsync(etcd.Url);
         var actual = await FragmentSessionAsync(actorKv.Url);
         output.WriteLine(string.Join('\n', expected));
@@ -229,7 +229,7 @@ public sealed partial class WatchTests(ITestOutputHelper output)
     [Fact]
     public async Task A_watch_on_a_follower_sees_every_acknowledged_write_in_order_through_compaction_and_a_leader_kill()
     {
-        await using var cluster = await InProcessCluster.StartAsync(3);
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
         var leader = await cluster.WaitForLeaderAsync();
         var watched = cluster.Member(leader % 3 + 1);
         await cluster.PutAsync("g/start", "0");
@@ -297,7 +297,7 @@ public sealed partial class WatchTests(ITestOutputHelper output)
     [Fact]
     public async Task A_client_that_does_not_read_holds_up_nobody_and_gets_every_event_when_it_reads()
     {
-        await using var node = await ActorKvInProcess.StartAsync("actorkv.watch.max-pending-event-responses = 4");
+        await using var node = await ActorKvInProcess.StartAsync("actorkv.watch.max-pending-event-responses = 4", log: output);
         using var channel = GrpcChannel.ForAddress(node.Url);
         var watch = new Watch.WatchClient(channel);
         using var slow = watch.Watch();

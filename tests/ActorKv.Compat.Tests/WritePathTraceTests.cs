@@ -4,6 +4,7 @@ using ActorKv.Compat.Tests.Fixtures;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests;
 
@@ -13,7 +14,7 @@ namespace ActorKv.Compat.Tests;
 /// scripts/trace-writes.py joins the members' files into one account per write.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class WritePathTraceTests
+public sealed class WritePathTraceTests(ITestOutputHelper output)
 {
     /// <summary>Ids no other test's cluster has: the event source is process-wide and files keep their node's events only.</summary>
     private const ulong FirstMemberId = 7001;
@@ -31,7 +32,7 @@ public sealed class WritePathTraceTests
             string FileOf(ulong id) => Path.Combine(directory, $"{id}.trace");
             ulong leader, follower;
             List<ulong> ids;
-            await using (var cluster = await InProcessCluster.StartAsync(3, memberHocon: id => $"actorkv.diagnostics.write-path-trace-file = \"{FileOf(id)}\"", firstMemberId: FirstMemberId))
+            await using (var cluster = await InProcessCluster.StartAsync(3, memberHocon: id => $"actorkv.diagnostics.write-path-trace-file = \"{FileOf(id)}\"", firstMemberId: FirstMemberId, log: output))
             {
                 leader = await cluster.WaitForLeaderAsync();
                 ids = cluster.Specs.Select(spec => spec.Id).ToList();
@@ -124,7 +125,7 @@ public sealed class WritePathTraceTests
         {
             string FileOf(ulong id) => Path.Combine(directory, $"{id}.trace");
             List<ulong> ids;
-            await using (var cluster = await InProcessCluster.StartAsync(size, memberHocon: id => $"actorkv.diagnostics.write-path-trace-file = \"{FileOf(id)}\"", firstMemberId: firstMemberId))
+            await using (var cluster = await InProcessCluster.StartAsync(size, memberHocon: id => $"actorkv.diagnostics.write-path-trace-file = \"{FileOf(id)}\"", firstMemberId: firstMemberId, log: output))
             {
                 await cluster.WaitForLeaderAsync();
                 ids = cluster.Specs.Select(spec => spec.Id).ToList();

@@ -759,7 +759,14 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             return; // without a leader they wait in readsAwaitingLeader
         }
 
-        foreach (var (context, pending) in readsAwaitingIndex.Where(r => ticks - r.Value.AskedAtTick >= ReadIndexRetryTicks).ToList())
+        var unanswered = readsAwaitingIndex.Where(r => ticks - r.Value.AskedAtTick >= ReadIndexRetryTicks).ToList();
+        if (unanswered.Count > 0)
+        {
+            // As etcd 3.5's "timed out waiting for read index response": a lost message, or a slow link.
+            log.Warning("Raft node {0}: {1} read index request(s) not answered by leader {2} in {3} ticks; asking again", cluster.NodeId, unanswered.Count, Core.Lead, ReadIndexRetryTicks);
+        }
+
+        foreach (var (context, pending) in unanswered)
         {
             readsAwaitingIndex[context] = pending with { AskedAtTick = ticks };
             AskReadIndex(context);

@@ -1,16 +1,20 @@
 using ActorKv.Node.Configuration;
 using ActorKv.Server;
 using Akka.Configuration;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests.Fixtures;
 
 /// <summary>An ActorKv node inside the test process, on a free loopback port with a temp data dir.</summary>
 public sealed class ActorKvInProcess : IAsyncDisposable
 {
-    private ActorKvInProcess(ActorKvServer server, string dataDirectory)
+    private readonly IDisposable? logRegistration;
+
+    private ActorKvInProcess(ActorKvServer server, string dataDirectory, IDisposable? logRegistration)
     {
         Server = server;
         DataDirectory = dataDirectory;
+        this.logRegistration = logRegistration;
     }
 
     public ActorKvServer Server { get; }
@@ -22,10 +26,13 @@ public sealed class ActorKvInProcess : IAsyncDisposable
     public string Url => Server.ClientUrl;
 
     /// <param name="overrides">Extra HOCON, applied over the test defaults.</param>
-    public static async Task<ActorKvInProcess> StartAsync(string overrides = "", string? dataDirectory = null)
+    /// <param name="log">The test's output, for the node's log (shown when the test fails); none: the console.</param>
+    public static async Task<ActorKvInProcess> StartAsync(string overrides = "", string? dataDirectory = null, ITestOutputHelper? log = null)
     {
         dataDirectory ??= TestEnvironment.TempDirectory("node");
+        var (logHocon, logRegistration) = log is null ? ("", null) : TestOutputLogger.For(log);
         var config = ConfigurationFactory.ParseString(overrides)
+            .WithFallback(ConfigurationFactory.ParseString(logHocon))
             .WithFallback(ConfigurationFactory.ParseString($$"""
                 actorkv.node {
                   name = "test"
@@ -34,16 +41,28 @@ public sealed class ActorKvInProcess : IAsyncDisposable
                 }
                 """))
             .WithFallback(ActorKvSettings.Reference);
-        var server = await ActorKvServer.StartAsync(config);
-        return new ActorKvInProcess(server, dataDirectory);
+        try
+        {
+            var server = await ActorKvServer.StartAsync(config);
+            return new ActorKvInProcess(server, dataDirectory, logRegistration);
+        }
+        catch
+        {
+            logRegistration?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Stops the node and keeps its data dir (for restart tests).</summary>
-    public async Task StopAsync() => await Server.DisposeAsync();
+    public async Task StopAsync()
+    {
+        await Server.DisposeAsync();
+        logRegistration?.Dispose();
+    }
 
     public async ValueTask DisposeAsync()
     {
-        await Server.DisposeAsync();
+        await StopAsync();
         TestEnvironment.DeleteDirectory(DataDirectory);
     }
 }

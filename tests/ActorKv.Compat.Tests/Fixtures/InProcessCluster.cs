@@ -2,6 +2,7 @@ using ActorKv.Node.Chaos;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
+using Xunit.Abstractions;
 
 namespace ActorKv.Compat.Tests.Fixtures;
 
@@ -31,10 +32,14 @@ public sealed class InProcessCluster : IAsyncDisposable
     /// <summary>HOCON for one member by id, on every start of it (say, a file of its own).</summary>
     private readonly Func<ulong, string> memberHocon;
 
-    private InProcessCluster(string extraHocon, Func<ulong, string>? memberHocon)
+    /// <summary>The test's output, where every member logs (xunit shows it when the test fails).</summary>
+    private readonly ITestOutputHelper? log;
+
+    private InProcessCluster(string extraHocon, Func<ulong, string>? memberHocon, ITestOutputHelper? log)
     {
         this.extraHocon = extraHocon;
         this.memberHocon = memberHocon ?? (_ => "");
+        this.log = log;
     }
 
     public List<MemberSpec> Specs { get; } = [];
@@ -43,9 +48,10 @@ public sealed class InProcessCluster : IAsyncDisposable
     public System.Collections.Concurrent.ConcurrentDictionary<ulong, ActorKvInProcess> Running { get; } = new();
 
     /// <param name="firstMemberId">Members get ids from here on: a test that tells its own cluster's traces apart from those of clusters running beside it in this process chooses ids no other test uses.</param>
-    public static async Task<InProcessCluster> StartAsync(int size, string extraHocon = "", Func<ulong, string>? memberHocon = null, ulong firstMemberId = 1)
+    /// <param name="log">The test's output: each member's log goes there, shown when the test fails.</param>
+    public static async Task<InProcessCluster> StartAsync(int size, string extraHocon = "", Func<ulong, string>? memberHocon = null, ulong firstMemberId = 1, ITestOutputHelper? log = null)
     {
-        var cluster = new InProcessCluster(extraHocon, memberHocon);
+        var cluster = new InProcessCluster(extraHocon, memberHocon, log);
         for (var i = 0; i < size; i++)
         {
             cluster.Specs.Add(NewSpec(firstMemberId + (ulong)i, $"n{i + 1}"));
@@ -100,7 +106,7 @@ public sealed class InProcessCluster : IAsyncDisposable
               ]
               initial-cluster-state = {{(joinExisting ? "existing" : "new")}}
             }
-            """, spec.DataDirectory);
+            """, spec.DataDirectory, log);
         Running[spec.Id] = member;
         return member;
     }
