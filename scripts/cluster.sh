@@ -18,7 +18,8 @@
 #       initial-cluster-state = existing and the id the cluster gave it (and the extra HOCON
 #       the other nodes of DIR run with, unless --extra-conf names one)
 #   scripts/cluster.sh promote NODE [--data-dir DIR]  makes a learner a voter (etcdctl member promote)
-#   scripts/cluster.sh remove NODE [--data-dir DIR]   removes a member (etcdctl member remove), stops it
+#   scripts/cluster.sh remove NODE [--data-dir DIR]   removes a member (etcdctl member remove, asked again if
+#                                                     its answer is lost), then stops it
 #
 # A node's files live in DIR/NAME: node.conf (its overrides), data/ (LMDB), actorkv.log, pid.
 set -euo pipefail
@@ -149,6 +150,20 @@ member_id_of() {
   printf '%x' "$id"
 }
 
+# Whether member $1 (hex) may still be in the cluster: a running node other than $2 lists it, or
+# none of them answered.
+member_listed() {
+  local dir endpoint list answered=""
+  for dir in $(node_dirs); do
+    [ "$(basename "$dir")" != "$2" ] && alive "$dir" || continue
+    endpoint="$(sed -n 's/.*client-url = "\(.*\)".*/\1/p' "$dir/node.conf")"
+    list="$(ETCDCTL_API=3 etcdctl --endpoints="$endpoint" member list 2>/dev/null)" || continue
+    answered=yes
+    grep -q "^$1," <<<"$list" && return 0
+  done
+  [ -z "$answered" ]
+}
+
 # Member lines of every node that has run here (their node.conf), for a joining node's HOCON.
 known_members_hocon() {
   local dir name id client
@@ -257,7 +272,23 @@ case "$command" in
     ;;
   remove)
     [ -n "$node_name" ] || die "remove needs a node name"
-    ETCDCTL_API=3 etcdctl --endpoints="$(running_endpoints)" member remove "$(member_id_of "$node_name")"
+    id="$(member_id_of "$node_name")"
+    # A remove whose answer times out may still be committed: the member asked answers once it has
+    # applied it, and one that lags (say, waiting for a snapshot) answers late. So ask again, and
+    # take "member not found" as done once no other running member lists it; stopping it only
+    # when the cluster no longer has it.
+    for attempt in $(seq 1 10); do
+      if out="$(ETCDCTL_API=3 etcdctl --endpoints="$(running_endpoints)" member remove "$id" 2>&1)"; then
+        echo "$out"
+        break
+      fi
+      if grep -q 'member not found' <<<"$out" && ! member_listed "$id" "$node_name"; then
+        echo "Member $id removed from the cluster (by an earlier attempt)"
+        break
+      fi
+      [ "$attempt" -lt 10 ] || die "member remove $id failed: $out"
+      sleep 1
+    done
     stop_node "$data_dir/$node_name"
     ;;
   *)

@@ -32,7 +32,7 @@ public sealed class LocalCluster(string root, string dataDirectory, int nodes, i
         {
             // See LoopbackPorts: chaos runs take 20000-31999.
             var candidate = random.Next(20_000, 32_000 - (10 * (nodes + 1)));
-            if (Enumerable.Range(0, nodes + 1).All(i => LoopbackPorts.IsFree(candidate + 10 * i) && LoopbackPorts.IsFree(candidate + 10 * i + 1)))
+            if (LoopbackPorts.ClusterPortsFree(candidate, nodes + 1))
             {
                 return candidate;
             }

@@ -10,6 +10,13 @@ namespace ActorKv.Chaos;
 /// </summary>
 public static class LoopbackPorts
 {
+    /// <summary>
+    /// Whether scripts/cluster.sh can start <paramref name="slots"/> members from this base port:
+    /// member i takes the client port base + 10 i and the peer port one above it.
+    /// </summary>
+    public static bool ClusterPortsFree(int basePort, int slots) =>
+        Enumerable.Range(0, slots).All(i => IsFree(basePort + (10 * i)) && IsFree(basePort + (10 * i) + 1));
+
     /// <summary>Whether a listener can bind the port now.</summary>
     public static bool IsFree(int port)
     {

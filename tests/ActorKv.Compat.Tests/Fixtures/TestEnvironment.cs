@@ -33,6 +33,28 @@ public static class TestEnvironment
         throw new InvalidOperationException("no free loopback port from 10000 to 20000");
     }
 
+    /// <summary>A base port from 10000 to 19999 for scripts/cluster.sh --base-port, its members' ports free a moment ago.</summary>
+    public static int FreeClusterBasePort(int nodes)
+    {
+        for (var attempt = 0; attempt < 1000; attempt++)
+        {
+            var candidate = Random.Shared.Next(10_000, 20_000 - (10 * nodes));
+            var ports = Enumerable.Range(0, nodes).SelectMany(i => new[] { candidate + (10 * i), candidate + (10 * i) + 1 }).ToList();
+            lock (HandedOut)
+            {
+                if (ports.Any(HandedOut.Contains) || !ActorKv.Chaos.LoopbackPorts.ClusterPortsFree(candidate, nodes))
+                {
+                    continue;
+                }
+
+                HandedOut.UnionWith(ports);
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException("no free loopback port range from 10000 to 20000");
+    }
+
     public static string TempDirectory(string purpose)
     {
         var path = Path.Combine(Path.GetTempPath(), $"actorkv-{purpose}-{Guid.NewGuid():N}");
