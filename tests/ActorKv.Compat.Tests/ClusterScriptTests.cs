@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ActorKv.Compat.Tests.Fixtures;
 using Xunit.Abstractions;
 
@@ -43,29 +42,13 @@ public sealed class ClusterScriptTests(ITestOutputHelper output)
 
     private async Task<(int ExitCode, string Output)> RunScriptAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(TestEnvironment.RepositoryRoot(), "scripts", "cluster.sh"));
-        foreach (var argument in arguments)
+        using var script = new ChildProcess("bash", [Path.Combine(TestEnvironment.RepositoryRoot(), "scripts", "cluster.sh"), .. arguments]);
+        if (!await script.WaitForExitAsync(TimeSpan.FromMinutes(2)))
         {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var script = Process.Start(start) ?? throw new InvalidOperationException("could not start cluster.sh");
-        var stdout = script.StandardOutput.ReadToEndAsync();
-        var stderr = script.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        try
-        {
-            await script.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            script.Kill(entireProcessTree: true);
             throw new TimeoutException($"cluster.sh {string.Join(' ', arguments)} did not finish within 2 minutes");
         }
 
-        var text = await stdout + await stderr;
-        output.WriteLine($"cluster.sh {string.Join(' ', arguments)}: exit {script.ExitCode}\n{text}");
-        return (script.ExitCode, text);
+        output.WriteLine($"cluster.sh {string.Join(' ', arguments)}: exit {script.ExitCode}\n{script.Output}");
+        return (script.ExitCode, script.Output);
     }
 }
