@@ -186,6 +186,36 @@ public sealed partial class MembershipTests(ITestOutputHelper output)
         await cluster.PutAsync("still", "writable");
     }
 
+    /// <summary>
+    /// etcd refuses to remove a member that is up when the members left up would be no quorum
+    /// ("etcdserver: unhealthy cluster": the cluster would stop at once); a member that is down
+    /// may be removed.
+    /// </summary>
+    [Fact]
+    public async Task Removing_a_member_that_is_up_while_another_is_down_is_refused_as_etcd_refuses_it()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, log: output);
+        var leader = await cluster.WaitForLeaderAsync();
+        var down = cluster.Running.Keys.First(id => id != leader);
+        var up = cluster.Running.Keys.First(id => id != leader && id != down);
+        await cluster.StopMemberAsync(down);
+
+        // A member counts as up for etcd's health interval (5 s) after the leader last heard it.
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        using var channel = GrpcChannel.ForAddress(cluster.Member(leader).Url);
+        var members = new Cluster.ClusterClient(channel);
+        foreach (var id in new[] { up, leader })
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => members.MemberRemoveAsync(new MemberRemoveRequest { ID = id }).ResponseAsync);
+            Assert.Equal((StatusCode.Unavailable, "etcdserver: unhealthy cluster"), (error.StatusCode, error.Status.Detail));
+        }
+
+        await members.MemberRemoveAsync(new MemberRemoveRequest { ID = down });
+        var list = await members.MemberListAsync(new MemberListRequest());
+        Assert.Equal(new[] { leader, up }.Order(), list.Members.Select(m => m.ID).Order());
+        await cluster.PutAsync("two", "members up of two");
+    }
+
     [Fact]
     public async Task A_change_that_reaches_the_leader_behind_others_is_checked_against_them_applied()
     {

@@ -182,6 +182,29 @@ public sealed class ClusterMembership
         return started < (members / 2) + 1 ? EtcdErrors.MemberNotEnoughStarted : null;
     }
 
+    /// <summary>
+    /// etcd's other strict reconfiguration check (mayRemoveMember): removing a voter that is up
+    /// must leave a quorum of voters that are up, or the cluster would stop on the spot; a voter
+    /// that is down is safe to remove. "Up" is this leader or a member it heard from recently.
+    /// </summary>
+    public RpcException? CheckActiveQuorumAfter(MembershipChange change, ulong self, Func<ulong, bool> recentlyHeard)
+    {
+        if (change.Kind != MembershipChange.Types.Kind.Remove || Find(change.Member.Id) is not { IsLearner: false })
+        {
+            return null;
+        }
+
+        if (change.Member.Id != self && !recentlyHeard(change.Member.Id))
+        {
+            return null;
+        }
+
+        var voters = state.Members.Where(m => !m.IsLearner).ToList();
+        var up = voters.Count(m => m.Id == self || recentlyHeard(m.Id));
+        var quorumAfter = ((voters.Count - 1) / 2) + 1;
+        return up - 1 < quorumAfter ? EtcdErrors.Unhealthy : null;
+    }
+
     /// <summary>At least one peer URL, and every one usable (etcd: "given member URLs are invalid").</summary>
     private static bool HasValidPeerUrls(Member member) =>
         member.PeerUrls.Count > 0 && member.PeerUrls.All(u => TryParseUrl(u, out _));

@@ -11,6 +11,9 @@ public sealed class PeerSilence(int silentAfterTicks)
 {
     private readonly Dictionary<ulong, long> lastHeard = [];
 
+    /// <summary>The tick each peer was last heard at: only what arrived, not when it became expected.</summary>
+    private readonly Dictionary<ulong, long> lastMessage = [];
+
     /// <summary>Peers reported silent, with the tick they were last heard before it.</summary>
     private readonly Dictionary<ulong, long> reportedSilent = [];
     private HashSet<ulong> expectedBefore = [];
@@ -19,7 +22,11 @@ public sealed class PeerSilence(int silentAfterTicks)
     public void Heard(ulong peer)
     {
         lastHeard[peer] = now;
+        lastMessage[peer] = now;
     }
+
+    /// <summary>Whether a message from the peer arrived within the last <paramref name="ticks"/> ticks.</summary>
+    public bool HeardWithin(ulong peer, long ticks) => lastMessage.TryGetValue(peer, out var heard) && now - heard < ticks;
 
     /// <summary>
     /// One tick passed. Returns the peers that have just fallen silent (heard nothing for the

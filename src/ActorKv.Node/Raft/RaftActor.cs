@@ -62,6 +62,9 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     private readonly List<(ulong Index, TaskCompletionSource Completion)> readsAwaitingApply = [];
     private long readSequence;
 
+    /// <summary>A member heard from within this long counts as up for a membership change (etcd's HealthInterval).</summary>
+    private static readonly TimeSpan HealthInterval = TimeSpan.FromSeconds(5);
+
     /// <summary>Raft ticks since start: a read index is asked again after this many without an answer (5: 500 ms at the default tick).</summary>
     private const int ReadIndexRetryTicks = 5;
     private long ticks;
@@ -549,7 +552,9 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             return;
         }
 
-        var refused = membership.Validate(change) ?? membership.CheckQuorumAfter(change) ?? CheckLearnerInSync(change);
+        var refused = membership.Validate(change) ?? membership.CheckQuorumAfter(change)
+            ?? membership.CheckActiveQuorumAfter(change, cluster.NodeId, peer => silence.HeardWithin(peer, (long)Math.Ceiling(HealthInterval / cluster.TickInterval)))
+            ?? CheckLearnerInSync(change);
         if (refused is not null)
         {
             Refuse(refused);
