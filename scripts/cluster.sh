@@ -286,7 +286,8 @@ case "$command" in
         echo "Member $id removed from the cluster (by an earlier attempt)"
         break
       fi
-      if [ "$attempt" -eq 10 ] || ! grep -qE 'member not found|deadline exceeded|request timed out|leader changed|no leader|Unavailable' <<<"$out"; then
+      if [ "$attempt" -eq 10 ] || grep -q 'unhealthy cluster' <<<"$out" \
+        || ! grep -qE 'member not found|deadline exceeded|request timed out|leader changed|no leader|Unavailable' <<<"$out"; then
         die "member remove $id failed: $out"
       fi
       sleep 1
