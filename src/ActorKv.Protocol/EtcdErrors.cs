@@ -31,7 +31,6 @@ public static class EtcdErrors
     public static RpcException MemberNotEnoughStarted => Error(StatusCode.FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members");
     public static RpcException MemberBadUrls => Error(StatusCode.InvalidArgument, "etcdserver: given member URLs are invalid");
     public static RpcException MemberNotFound => Error(StatusCode.NotFound, "etcdserver: member not found");
-
     public static RpcException Unhealthy => Error(StatusCode.Unavailable, "etcdserver: unhealthy cluster");
     public static RpcException MemberNotLearner => Error(StatusCode.FailedPrecondition, "etcdserver: can only promote a learner member");
     public static RpcException LearnerNotReady => Error(StatusCode.FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader");
