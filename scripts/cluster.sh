@@ -121,12 +121,13 @@ stop_node() {
   alive "$dir" || { rm -f "$dir/pid"; return 0; }
   local pid waited=0
   pid="$(cat "$dir/pid")"
-  kill -TERM "$pid"
+  # It may have exited since (a removed member stops on its own).
+  kill -TERM "$pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $(( stop_timeout_seconds * 10 )) ]; do
     sleep 0.1
     waited=$(( waited + 1 ))
   done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid" 2>/dev/null || true; }
   rm -f "$dir/pid"
 }
 

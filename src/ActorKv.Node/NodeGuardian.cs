@@ -64,8 +64,9 @@ public sealed class NodeGuardian : ReceiveActor
         IActorRef log;
         if (settings.Cluster.Replicated)
         {
-            log = Context.ActorOf(RaftActor.Props(settings.Cluster, settings.WalOptions() with { SyncObserved = metrics.ObserveWalFsync }, ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken), apply, leases, store, waiters, raftStatus, metrics.ObservePeerRoundTrip, StorageDispatcher), logName);
-            Context.ActorOf(PeerProbeResponder.Props(), PeerProbeResponder.Name);
+            var clusterId = ResponseHeaderStamp.ClusterIdFor(settings.ClusterToken);
+            log = Context.ActorOf(RaftActor.Props(settings.Cluster, settings.WalOptions() with { SyncObserved = metrics.ObserveWalFsync }, clusterId, apply, leases, store, waiters, raftStatus, metrics.ObservePeerRoundTrip, StorageDispatcher), logName);
+            Context.ActorOf(PeerProbeResponder.Props(settings.Cluster.NodeId, clusterId, raftStatus), PeerProbeResponder.Name);
         }
         else
         {

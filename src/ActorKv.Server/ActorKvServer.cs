@@ -77,12 +77,19 @@ public sealed class ActorKvServer : IAsyncDisposable
 
     /// <summary>
     /// Completes when the host is asked to stop (SIGINT, SIGTERM), or when the node stopped on its
-    /// own (its Raft WAL failed); then with the reason.
+    /// own (its storage failed, or the cluster removed it); then with the reason, whose exit code
+    /// the process exits with (1 when the actor system ended without one).
     /// </summary>
-    public async Task<string?> WaitForShutdownAsync()
+    public async Task<(bool OnItsOwn, string Reason, int ExitCode)> WaitForShutdownAsync()
     {
         var stopped = await Task.WhenAny(app.WaitForShutdownAsync(), Node.System.WhenTerminated);
-        return stopped == Node.System.WhenTerminated ? $"{CoordinatedShutdown.Get(Node.System).ShutdownReason}" : null;
+        if (stopped != Node.System.WhenTerminated)
+        {
+            return (false, "", 0);
+        }
+
+        var reason = CoordinatedShutdown.Get(Node.System).ShutdownReason;
+        return (true, $"{reason}", reason?.ExitCode ?? 1);
     }
 
     public async ValueTask DisposeAsync()

@@ -60,11 +60,11 @@ catch (Exception error) when (error is InvalidDataException or IOException or Un
 await using var server = started;
 var settings = server.Node.Settings;
 Console.WriteLine($"actorkv: node {settings.NodeName} serving etcd v3 gRPC on {server.ClientUrl}, data in {settings.DataDirectory}");
-var failure = await server.WaitForShutdownAsync();
-if (failure is not null)
+var (onItsOwn, reason, exitCode) = await server.WaitForShutdownAsync();
+if (onItsOwn)
 {
-    Console.Error.WriteLine($"actorkv: the node stopped on its own: {failure}");
-    return 1;
+    Console.Error.WriteLine($"actorkv: the node stopped on its own: {reason}");
+    return exitCode;
 }
 
 Console.WriteLine("actorkv: stopping");

@@ -111,4 +111,23 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.Single(statuses.Select(s => s.RaftTerm).Distinct());
         Assert.Equal([1UL, 2UL, 3UL], statuses.Select(s => s.Header.MemberId).Order());
     }
+
+    /// <summary>
+    /// A member that applies its own removal stops, and its process exits 0 with etcd's words, as
+    /// an etcd member does ("the member has been permanently removed from the cluster").
+    /// </summary>
+    [Fact]
+    public async Task A_removed_member_stops_on_its_own_and_its_process_exits_0()
+    {
+        await using var cluster = await ActorKvClusterProcesses.StartAsync(3);
+        var removed = await Etcdctl.RunAsync(cluster.Nodes[0].Endpoint, ["member", "remove", "3"]);
+        Assert.True(removed.ExitCode == 0, removed.Stderr);
+
+        Assert.True(await cluster.Nodes[2].WaitForExitAsync(TimeSpan.FromSeconds(30)), "member 3 still runs 30 s after its removal");
+        output.WriteLine(cluster.Nodes[2].Output);
+        Assert.Equal(0, cluster.Nodes[2].ExitCode);
+        Assert.Contains("actorkv: the node stopped on its own: Raft node 3 applied its own removal: the member has been permanently removed from the cluster", cluster.Nodes[2].Output);
+
+        await cluster.Kv(0).PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8("after"), Value = ByteString.CopyFromUtf8("two members") }, deadline: DateTime.UtcNow.AddSeconds(30));
+    }
 }

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using ActorKv.Compat.Tests.Fixtures;
+using ActorKv.Node;
+using Akka.Actor;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
@@ -214,6 +216,31 @@ public sealed partial class MembershipTests(ITestOutputHelper output)
         var list = await new Cluster.ClusterClient(channel).MemberListAsync(new MemberListRequest());
         Assert.Equal(cluster.Running.Keys.Order(), list.Members.Select(m => m.ID).Order());
         await cluster.PutAsync("two", "members up of two");
+    }
+
+    /// <summary>
+    /// A member removed while it was down never applies its removal: restarted, it learns it
+    /// from the first member that turns its link probe away, and stops (etcd's members answer a
+    /// removed member's stream with 410 Gone, and it stops on that). Its messages are dropped.
+    /// </summary>
+    [Fact]
+    public async Task A_member_removed_while_down_stops_when_it_is_started_again()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(3, "actorkv.cluster.peer-probe-interval = 200ms", log: output);
+        var leader = await cluster.WaitForLeaderAsync();
+        var removed = cluster.Running.Keys.First(id => id != leader);
+        await cluster.StopMemberAsync(removed);
+        await RemoveThroughLeaderAsync(cluster, removed);
+
+        var restarted = await cluster.StartMemberAsync(removed);
+        await restarted.Server.Node.System.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(30));
+        var reason = CoordinatedShutdown.Get(restarted.Server.Node.System).ShutdownReason;
+        Assert.IsType<RemovedFromCluster>(reason);
+        Assert.Contains($"Raft node {removed:x} was told by member", reason.ToString());
+        Assert.Equal(0, reason.ExitCode);
+
+        await cluster.StopMemberAsync(removed);
+        await cluster.PutAsync("after", "two members");
     }
 
     /// <summary>MemberRemove through the current leader, asked again while an election makes it refuse for want of one.</summary>

@@ -8,10 +8,13 @@ namespace ActorKv.Node.Tests;
 
 /// <summary>
 /// A peer sender batches what it is given, in order, and keeps batches under Akka.Remote's frame
-/// size; it times the link to its peer with probes that the peer's responder answers.
+/// size; it times the link to its peer with probes that the peer's responder answers, unless the
+/// peer has removed the prober.
 /// </summary>
 public sealed class PeerSenderTests : TestKit
 {
+    private const ulong ClusterId = 0xc1;
+
     private static RaftMessage Append(ulong index, int dataBytes = 1) => new()
     {
         Type = 2, To = 2, From = 1, Term = 3, Index = index,
@@ -22,7 +25,7 @@ public sealed class PeerSenderTests : TestKit
     {
         var peer = CreateTestProbe();
         // Probes (to a responder that does not exist here) are not what these tests look at.
-        var sender = Sys.ActorOf(PeerSender.Props(peer.Ref.Path.ToString(), peerId: 2, probeInterval: TimeSpan.FromHours(1), observeRoundTrip: (_, _) => { }));
+        var sender = Sys.ActorOf(PeerSender.Props(peer.Ref.Path.ToString(), peerId: 2, selfId: 1, ClusterId, probeInterval: TimeSpan.FromHours(1), observeRoundTrip: (_, _) => { }));
         return (sender, peer);
     }
 
@@ -31,8 +34,8 @@ public sealed class PeerSenderTests : TestKit
     {
         var timed = new System.Collections.Concurrent.ConcurrentQueue<(ulong Peer, TimeSpan RoundTrip)>();
         var raftPath = Sys.ActorOf(Props.Empty, "raft").Path.ToString();
-        Sys.ActorOf(PeerProbeResponder.Props(), PeerProbeResponder.Name);
-        Sys.ActorOf(PeerSender.Props(raftPath, peerId: 0x2a, probeInterval: TimeSpan.FromMilliseconds(50), observeRoundTrip: (peer, roundTrip) => timed.Enqueue((peer, roundTrip))));
+        Sys.ActorOf(PeerProbeResponder.Props(selfId: 0x2a, ClusterId, new RaftStatus()), PeerProbeResponder.Name);
+        Sys.ActorOf(PeerSender.Props(raftPath, peerId: 0x2a, selfId: 1, ClusterId, probeInterval: TimeSpan.FromMilliseconds(50), observeRoundTrip: (peer, roundTrip) => timed.Enqueue((peer, roundTrip))));
 
         AwaitCondition(() => timed.Count >= 3, TimeSpan.FromSeconds(5));
         Assert.All(timed, probe =>
@@ -46,13 +49,37 @@ public sealed class PeerSenderTests : TestKit
     public void A_probe_answer_that_this_process_did_not_send_is_not_timed()
     {
         var timed = new System.Collections.Concurrent.ConcurrentQueue<TimeSpan>();
-        var sender = Sys.ActorOf(PeerSender.Props("akka://test/user/nobody/raft", peerId: 2, probeInterval: TimeSpan.FromHours(1), observeRoundTrip: (_, roundTrip) => timed.Enqueue(roundTrip)));
+        var sender = Sys.ActorOf(PeerSender.Props("akka://test/user/nobody/raft", peerId: 2, selfId: 1, ClusterId, probeInterval: TimeSpan.FromHours(1), observeRoundTrip: (_, roundTrip) => timed.Enqueue(roundTrip)));
 
         sender.Tell(new PeerProbe { SentTimestamp = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency * 3600 });
         sender.Tell(new PeerProbe { SentTimestamp = System.Diagnostics.Stopwatch.GetTimestamp() });
         // The answers are handled in order: once the second is timed, the first was handled.
         AwaitCondition(() => timed.Any(roundTrip => roundTrip >= TimeSpan.Zero), TimeSpan.FromSeconds(5));
         Assert.Single(timed);
+    }
+
+    [Fact]
+    public void The_responder_turns_away_a_probe_from_a_member_of_its_cluster_that_it_knows_as_removed()
+    {
+        var status = new RaftStatus();
+        status.PublishRemoved([7]);
+        var responder = Sys.ActorOf(PeerProbeResponder.Props(selfId: 1, ClusterId, status));
+
+        responder.Tell(new PeerProbe { SentTimestamp = 5, From = 7, ClusterId = ClusterId });
+        Assert.Equal(new MemberRemoved { Member = 7, By = 1 }, ExpectMsg<MemberRemoved>());
+        // Another member, or a member 7 of another cluster, is answered as always.
+        responder.Tell(new PeerProbe { SentTimestamp = 6, From = 8, ClusterId = ClusterId });
+        Assert.Equal(6, ExpectMsg<PeerProbe>().SentTimestamp);
+        responder.Tell(new PeerProbe { SentTimestamp = 7, From = 7, ClusterId = ClusterId + 1 });
+        Assert.Equal(7, ExpectMsg<PeerProbe>().SentTimestamp);
+    }
+
+    [Fact]
+    public void A_sender_whose_peer_says_this_member_is_removed_tells_its_raft_actor()
+    {
+        var sender = ChildActorOf(PeerSender.Props("akka://test/user/nobody/raft", peerId: 2, selfId: 7, ClusterId, probeInterval: TimeSpan.FromHours(1), observeRoundTrip: (_, _) => { }));
+        sender.Tell(new MemberRemoved { Member = 7, By = 2 });
+        Assert.Equal(7UL, ExpectMsg<MemberRemoved>().Member);
     }
 
     [Fact]

@@ -59,7 +59,8 @@ public sealed class SerializerRoundTripTests() : TestKit(ActorKvSettings.Referen
             Records = { new SnapshotRecord { Database = 1, Key = ByteString.CopyFrom(1, 2), Value = ByteString.CopyFromUtf8("v") } },
         },
         new SnapshotChunkAck { TransferId = 5, Sequence = 2, Refused = true },
-        new PeerProbe { SentTimestamp = 123_456_789_012 },
+        new PeerProbe { SentTimestamp = 123_456_789_012, From = 0xbeef, ClusterId = 0xc1 },
+        new MemberRemoved { Member = 0xbeef, By = 2 },
     };
 
     [Theory]

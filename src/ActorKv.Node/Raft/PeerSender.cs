@@ -14,7 +14,9 @@ namespace ActorKv.Node.Raft;
 /// partition would cut the link for good); a restarted peer is reached at the same path.
 /// Raft itself retransmits what is lost. It also probes the link every probe interval: a
 /// <see cref="PeerProbe"/> to the peer's <see cref="PeerProbeResponder"/> and back, on the same
-/// association, whose round trip goes to etcd_network_peer_round_trip_time_seconds.
+/// association, whose round trip goes to etcd_network_peer_round_trip_time_seconds. A peer that
+/// answers the probe with <see cref="MemberRemoved"/> has removed this member: the Raft actor
+/// (the parent) is told.
 /// </summary>
 public sealed class PeerSender : ReceiveActor, IWithTimers
 {
@@ -27,13 +29,14 @@ public sealed class PeerSender : ReceiveActor, IWithTimers
     private int queuedBytes;
     private bool flushScheduled;
 
-    public PeerSender(string peerRaftPath, ulong peerId, TimeSpan probeInterval, Action<ulong, TimeSpan> observeRoundTrip)
+    public PeerSender(string peerRaftPath, ulong peerId, ulong selfId, ulong clusterId, TimeSpan probeInterval, Action<ulong, TimeSpan> observeRoundTrip)
     {
         var provider = ((ExtendedActorSystem)Context.System).Provider;
         peer = provider.ResolveActorRef(peerRaftPath);
         var peerProber = provider.ResolveActorRef(PeerProbeResponder.PathBeside(peerRaftPath));
         this.probeInterval = probeInterval;
-        Receive<ProbeTick>(_ => peerProber.Tell(new PeerProbe { SentTimestamp = Stopwatch.GetTimestamp() }, Self));
+        Receive<ProbeTick>(_ => peerProber.Tell(new PeerProbe { SentTimestamp = Stopwatch.GetTimestamp(), From = selfId, ClusterId = clusterId }, Self));
+        Receive<MemberRemoved>(removed => Context.Parent.Tell(removed));
         // An answer comes back to the sender that asked, in this process: its timestamp is ours
         // (one from the future is not, and is not timed).
         Receive<PeerProbe>(answer =>
@@ -76,8 +79,8 @@ public sealed class PeerSender : ReceiveActor, IWithTimers
 
     protected override void PreStart() => Timers.StartPeriodicTimer(ProbeTick.Instance, ProbeTick.Instance, probeInterval);
 
-    public static Props Props(string peerRaftPath, ulong peerId, TimeSpan probeInterval, Action<ulong, TimeSpan> observeRoundTrip) =>
-        Akka.Actor.Props.Create(() => new PeerSender(peerRaftPath, peerId, probeInterval, observeRoundTrip));
+    public static Props Props(string peerRaftPath, ulong peerId, ulong selfId, ulong clusterId, TimeSpan probeInterval, Action<ulong, TimeSpan> observeRoundTrip) =>
+        Akka.Actor.Props.Create(() => new PeerSender(peerRaftPath, peerId, selfId, clusterId, probeInterval, observeRoundTrip));
 
     private void SendQueued()
     {

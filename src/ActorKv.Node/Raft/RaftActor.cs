@@ -33,6 +33,14 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// <summary>Stamped on everything sent to peers; anything stamped otherwise comes from another cluster.</summary>
     private readonly ulong clusterId;
     private DateTime lastForeignWarning = DateTime.MinValue;
+    private DateTime lastRemovedWarning = DateTime.MinValue;
+
+    /// <summary>Set once this member has applied its own removal: it stops after <see cref="RemovedStopTicks"/>.</summary>
+    private bool stoppingAsRemoved;
+    private bool stoppedAsRemoved;
+
+    /// <summary>etcd's delay (10 ticks) between applying its own removal and stopping, so that what it still has to send goes out.</summary>
+    private const int RemovedStopTicks = 10;
     private readonly IActorRef apply;
     private readonly IActorRef leases;
     private readonly LmdbMvccStore store;
@@ -124,7 +132,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             MaybePublishAttributes();
             ScheduleReady();
         });
-        Receive<RaftMessage>(message => IsFromThisCluster(message.ClusterId, message.From), message =>
+        Receive<RaftMessage>(message => IsFromMember(message.ClusterId, message.From), message =>
         {
             WritePathEvents.Log.RaftMessageReceived(message);
             silence.Heard(message.From);
@@ -135,7 +143,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         {
             foreach (var message in batch.Messages)
             {
-                if (IsFromThisCluster(message.ClusterId, message.From))
+                if (IsFromMember(message.ClusterId, message.From))
                 {
                     WritePathEvents.Log.RaftMessageReceived(message);
                     silence.Heard(message.From);
@@ -187,7 +195,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             ScheduleReady();
         });
         Receive<RaftProtocol.ProposeMembership>(propose => ProposeMembership(propose.Change, forwardedBy: null));
-        Receive<MembershipProposal>(forwarded => IsFromThisCluster(forwarded.ClusterId, forwarded.Change.Proposer), forwarded => ProposeMembership(forwarded.Change, Sender));
+        Receive<MembershipProposal>(forwarded => IsFromMember(forwarded.ClusterId, forwarded.Change.Proposer), forwarded => ProposeMembership(forwarded.Change, Sender));
         Receive<MembershipRefused>(refused =>
             waiters.Fail(refused.RequestId, EtcdErrors.Error((Grpc.Core.StatusCode)refused.Code, refused.Message)));
         Receive<RaftProtocol.MembershipApplied>(applied =>
@@ -199,9 +207,15 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
                 log.Info("Raft node {0} applied membership change {1} of {2:x} at index {3}: voters [{4}], learners [{5}]", cluster.NodeId, change.Type, change.NodeId, applied.Index, string.Join(",", Core.ConfState.Voters), string.Join(",", Core.ConfState.Learners));
             }
 
-            UpdatePeers();
+            FollowMembership();
             ScheduleReady();
         });
+        Receive<StopAsRemoved>(_ => StopAsRemovedMember($"Raft node {cluster.NodeId:x} applied its own removal"));
+        // From a peer sender: the peer's membership has removed this member, which missed its
+        // removal (it was down, or cut off, when it was applied).
+        Receive<MemberRemoved>(
+            removed => removed.Member == cluster.NodeId,
+            removed => StopAsRemovedMember($"Raft node {cluster.NodeId:x} was told by member {removed.By:x}"));
         Receive<LogProtocol.ApplyRestarted>(restarted => RedeliverToApply(restarted.AppliedIndex));
         Receive<LeaseProtocol.LeadershipQuery>(_ => Sender.Tell(Leadership(Core.SoftState)));
         Receive<RaftProtocol.Applied>(applied =>
@@ -213,7 +227,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             MaybeCompactLog();
             RetryMembershipChanges();
         });
-        Receive<SnapshotChunk>(chunk => IsFromThisCluster(chunk.ClusterId, chunk.From), chunk =>
+        Receive<SnapshotChunk>(chunk => IsFromMember(chunk.ClusterId, chunk.From), chunk =>
         {
             // Only the leader of a term at least ours may replace the store.
             if (chunk.To == cluster.NodeId && chunk.Term >= Core.Term && Core.Role != RaftRole.Leader)
@@ -225,7 +239,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         {
             membership = installed.Membership;
             status.CountSnapshotInstalled();
-            UpdatePeers();
+            FollowMembership();
             appliedIndex = Math.Max(appliedIndex, installed.Metadata.Index);
             durableAppliedIndex = Math.Max(durableAppliedIndex, installed.Metadata.Index);
             status.PublishApplied(appliedIndex, durableAppliedIndex);
@@ -450,11 +464,41 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             // The MVCC store holds everything applied so far (its applied index commits with its data).
             Applied = Math.Min(mvccAppliedIndex, hardState.Commit),
         });
-        UpdatePeers();
+        FollowMembership();
         status.PublishLogSnapshot(storage.Snapshot.Metadata.Index);
         log.Info("Raft node {0} starts at term {1}, commit {2}, last index {3}, applied {4}", cluster.NodeId, Core.Term, Core.Committed, Core.LastIndex, Core.Applied);
         Timers.StartPeriodicTimer(RaftProtocol.Tick.Instance, RaftProtocol.Tick.Instance, cluster.TickInterval);
         ScheduleReady();
+    }
+
+    /// <summary>
+    /// Follows a new applied membership: the peers, the removed members whose probes the
+    /// responder turns away, and this member's own removal, after which it stops as etcd's does.
+    /// </summary>
+    private void FollowMembership()
+    {
+        UpdatePeers();
+        status.PublishRemoved(membership.Removed);
+        if (membership.Removed.Contains(cluster.NodeId) && !stoppingAsRemoved)
+        {
+            stoppingAsRemoved = true;
+            log.Warning("Raft node {0:x} has applied its own removal: it stops in {1} ticks", cluster.NodeId, RemovedStopTicks);
+            Timers.StartSingleTimer(StopAsRemoved.Instance, StopAsRemoved.Instance, cluster.TickInterval * RemovedStopTicks);
+        }
+    }
+
+    private void StopAsRemovedMember(string how)
+    {
+        if (!stoppedAsRemoved)
+        {
+            stoppedAsRemoved = true;
+            RemovedFromCluster.StopNode(Context, log, how);
+        }
+    }
+
+    private sealed class StopAsRemoved
+    {
+        public static readonly StopAsRemoved Instance = new();
     }
 
     /// <summary>
@@ -493,7 +537,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
                 Context.Stop(existing);
             }
 
-            peers[id] = Context.ActorOf(PeerSender.Props(path, id, cluster.PeerProbeInterval, observePeerRoundTrip), $"peer-{id:x}-{++peerGeneration}");
+            peers[id] = Context.ActorOf(PeerSender.Props(path, id, cluster.NodeId, clusterId, cluster.PeerProbeInterval, observePeerRoundTrip), $"peer-{id:x}-{++peerGeneration}");
             peerPaths[id] = path;
         }
     }
@@ -597,20 +641,35 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// the wrong ports) is ignored, as etcd's peers refuse a mismatched cluster id; its messages
     /// must not reach Raft. Warns at most every 10 s.
     /// </summary>
-    private bool IsFromThisCluster(ulong senderClusterId, ulong sender)
+    /// <summary>
+    /// Whether a message comes from a member of this cluster; one of another cluster, or of this
+    /// one that it has removed, is dropped (etcd rejects "message from removed member").
+    /// </summary>
+    private bool IsFromMember(ulong senderClusterId, ulong sender)
     {
-        if (senderClusterId == clusterId)
+        if (senderClusterId != clusterId)
         {
-            return true;
+            if (DateTime.UtcNow - lastForeignWarning > TimeSpan.FromSeconds(10))
+            {
+                lastForeignWarning = DateTime.UtcNow;
+                log.Warning("Ignoring member {0:x} of another cluster: cluster ID mismatch (its {1:x}, ours {2:x})", sender, senderClusterId, clusterId);
+            }
+
+            return false;
         }
 
-        if (DateTime.UtcNow - lastForeignWarning > TimeSpan.FromSeconds(10))
+        if (membership.Removed.Contains(sender))
         {
-            lastForeignWarning = DateTime.UtcNow;
-            log.Warning("Ignoring member {0:x} of another cluster: cluster ID mismatch (its {1:x}, ours {2:x})", sender, senderClusterId, clusterId);
+            if (DateTime.UtcNow - lastRemovedWarning > TimeSpan.FromSeconds(10))
+            {
+                lastRemovedWarning = DateTime.UtcNow;
+                log.Warning("Rejected a message from removed member {0:x}", sender);
+            }
+
+            return false;
         }
 
-        return false;
+        return true;
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+
 namespace ActorKv.Node.Raft;
 
 /// <summary>
@@ -54,4 +56,11 @@ public sealed class RaftStatus
     public void CountSnapshotInstalled() => Interlocked.Increment(ref snapshotsInstalled);
 
     public void CountSnapshotSent() => Interlocked.Increment(ref snapshotsSent);
+
+    private FrozenSet<ulong> removedMembers = FrozenSet<ulong>.Empty;
+
+    /// <summary>Whether the applied membership has removed member <paramref name="id"/> (for the peer-probe responder).</summary>
+    public bool IsRemoved(ulong id) => Volatile.Read(ref removedMembers).Contains(id);
+
+    public void PublishRemoved(IEnumerable<ulong> ids) => Volatile.Write(ref removedMembers, ids.ToFrozenSet());
 }
