@@ -6,6 +6,7 @@ using Akka.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 
@@ -19,6 +20,15 @@ public sealed class ActorKvServer : IAsyncDisposable
 {
     /// <summary>etcd's gRPC server allows unbounded concurrent streams; this is our bound per connection.</summary>
     private const int MaxStreamsPerConnection = 4096;
+
+    /// <summary>
+    /// How long requests in flight get to finish when the server stops; then Kestrel closes the
+    /// connections, which ends the watch, keep-alive and observe streams that would otherwise hold
+    /// the stop for the host's default 30 s. etcd stops its gRPC server gracefully too and then
+    /// closes what is left; its streams end as its server stops (it exits within 2 s with a watch
+    /// open, measured).
+    /// </summary>
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(2);
 
     private readonly WebApplication app;
     private int disposed;
@@ -51,6 +61,7 @@ public sealed class ActorKvServer : IAsyncDisposable
                 ContentRootPath = AppContext.BaseDirectory,
             });
             builder.Logging.SetMinimumLevel(logLevel);
+            builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = ShutdownGrace);
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.Limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
