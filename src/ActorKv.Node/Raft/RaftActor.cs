@@ -37,6 +37,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
 
     /// <summary>Set once this member has applied its own removal: it stops after <see cref="RemovedStopTicks"/>.</summary>
     private bool stoppingAsRemoved;
+    /// <summary>Set once the node was told to stop for its removal (either way), so that it is told once.</summary>
     private bool stoppedAsRemoved;
 
     /// <summary>etcd's delay (10 ticks) between applying its own removal and stopping, so that what it still has to send goes out.</summary>
@@ -637,13 +638,11 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// A member of another cluster (a node configured with another cluster token, or pointed at
-    /// the wrong ports) is ignored, as etcd's peers refuse a mismatched cluster id; its messages
-    /// must not reach Raft. Warns at most every 10 s.
-    /// </summary>
-    /// <summary>
-    /// Whether a message comes from a member of this cluster; one of another cluster, or of this
-    /// one that it has removed, is dropped (etcd rejects "message from removed member").
+    /// Whether a message comes from a member of this cluster. One of another cluster (a node
+    /// configured with another cluster token, or pointed at the wrong ports) is ignored, as etcd's
+    /// peers refuse a mismatched cluster id, and so is one this member has applied the removal of
+    /// (etcd rejects "message from removed member"): their messages must not reach Raft. Warns at
+    /// most every 10 s of each.
     /// </summary>
     private bool IsFromMember(ulong senderClusterId, ulong sender)
     {
