@@ -66,7 +66,11 @@ public sealed class ActorKvServer : IAsyncDisposable
             {
                 kestrel.Limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
                 kestrel.Limits.MaxRequestBodySize = node.Settings.MaxRequestBytes + node.Settings.GrpcOverheadBytes;
-                kestrel.Listen(node.Settings.ClientEndpoint, listen => listen.Protocols = HttpProtocols.Http2);
+                kestrel.Listen(node.Settings.ClientEndpoint, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http2;
+                    listen.Use(Http2AuthorityScrubber.Middleware());
+                });
                 if (node.Settings.MetricsEndpoint is { } metricsEndpoint)
                 {
                     kestrel.Listen(metricsEndpoint, listen => listen.Protocols = HttpProtocols.Http1);
