@@ -405,10 +405,10 @@ public sealed class ActorKvNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// etcd's Cluster.MemberList: the membership this node has applied. Client URLs are
-    /// host:port, not http://host:port as etcd lists them: etcdctl 3.4's "--cluster" commands
-    /// dial a member's URL as the HTTP/2 authority, which Kestrel (rightly) refuses with a scheme
-    /// in it; clients accept both forms.
+    /// etcd's Cluster.MemberList: the membership this node has applied. Client URLs are listed as
+    /// etcd lists them, http://host:port (the membership keeps host:port). etcdctl's "--cluster"
+    /// commands put such a URL in the HTTP/2 authority, which the server's authority scrubber
+    /// empties before Kestrel would refuse it.
     /// </summary>
     public MemberListResponse MemberList()
     {
@@ -423,7 +423,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             {
                 ID = HeaderStamp.MemberId,
                 Name = Settings.NodeName,
-                ClientURLs = { Settings.ClientEndpoint.ToString() },
+                ClientURLs = { ClientUrl(Settings.ClientEndpoint.ToString()) },
             });
         }
 
@@ -519,9 +519,12 @@ public sealed class ActorKvNode : IAsyncDisposable
         ID = member.Id,
         Name = member.Name,
         PeerURLs = { member.PeerUrls },
-        ClientURLs = { member.ClientUrls },
+        ClientURLs = { member.ClientUrls.Select(ClientUrl) },
         IsLearner = member.IsLearner,
     };
+
+    /// <summary>A client URL as etcd lists it: http://host:port for the host:port ActorKv keeps.</summary>
+    public static string ClientUrl(string endpoint) => endpoint.Contains("://", StringComparison.Ordinal) ? endpoint : "http://" + endpoint;
 
     /// <summary>etcd's Maintenance.HashKV: equal on every member at the same revision.</summary>
     public async Task<HashKVResponse> HashKVAsync(HashKVRequest request)

@@ -45,7 +45,7 @@ public sealed class ActorKvServer : IAsyncDisposable
     public IPEndPoint ClientEndpoint { get; }
 
     /// <summary>The client URL, http://host:port, as etcd clients take it.</summary>
-    public string ClientUrl => $"http://{ClientEndpoint}";
+    public string ClientUrl => ActorKvNode.ClientUrl(ClientEndpoint.ToString());
 
     public static async Task<ActorKvServer> StartAsync(Config config, LogLevel logLevel = LogLevel.Warning)
     {

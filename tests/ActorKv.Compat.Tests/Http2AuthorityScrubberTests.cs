@@ -90,7 +90,7 @@ public sealed class Http2AuthorityScrubberTests
     }
 
     [Fact]
-    public async Task Etcdctl_given_an_http_endpoint_gets_its_status_and_hash_as_from_etcd()
+    public async Task Etcdctl_given_an_http_endpoint_or_the_members_urls_gets_status_and_hash_as_from_etcd()
     {
         await using var node = await ActorKvProcess.StartAsync();
         var endpoint = "http://" + node.Endpoint;
@@ -100,5 +100,12 @@ public sealed class Http2AuthorityScrubberTests
         var hash = await Etcdctl.RunAsync(endpoint, ["endpoint", "hashkv"]);
         Assert.True(hash.ExitCode == 0, hash.Stderr);
         Assert.StartsWith($"{endpoint}, ", hash.Stdout);
+
+        // Members list their client URLs as etcd does, and "--cluster" dials them.
+        var members = await Etcdctl.RunAsync(node.Endpoint, ["member", "list"]);
+        Assert.Contains($", {endpoint}, false", members.Stdout);
+        var cluster = await Etcdctl.RunAsync(node.Endpoint, ["endpoint", "status", "--cluster"]);
+        Assert.True(cluster.ExitCode == 0, cluster.Stderr);
+        Assert.StartsWith($"{endpoint}, 1, 3.4.23, ", cluster.Stdout);
     }
 }

@@ -101,7 +101,7 @@ public sealed partial class MembershipTests(ITestOutputHelper output)
         await TestEnvironment.WaitUntilAsync(async () =>
         {
             var list = await Etcdctl.RunAsync(cluster.Member(3).Endpoint, ["member", "list"]);
-            return list.Stdout.Contains($"{id:x}, started, n4, {joinerSpec.PeerUrl}, 127.0.0.1:{joinerSpec.ClientPort}, true");
+            return list.Stdout.Contains($"{id:x}, started, n4, {joinerSpec.PeerUrl}, http://127.0.0.1:{joinerSpec.ClientPort}, true");
         }, TimeSpan.FromSeconds(30), "the learner to start and publish its name");
 
         using (var channel = GrpcChannel.ForAddress(cluster.Member(2).Url))
