@@ -88,6 +88,13 @@ public sealed class Http2AuthorityScrubber
         while (!passThrough && reader.TryCopyTo(header))
         {
             var length = (header[0] << 16) | (header[1] << 8) | header[2];
+            if (length > MaxFramePayload)
+            {
+                // Larger than Kestrel allows: it refuses the frame on reading its header, as it came.
+                GiveUp(output);
+                break;
+            }
+
             if (reader.Remaining < FrameHeaderLength + length)
             {
                 break;
@@ -380,6 +387,7 @@ public sealed class Http2AuthorityScrubber
             await scrubbed.Reader.CompleteAsync();
             transport.Input.CancelPendingRead();
             await pumping;
+            await transport.Input.CompleteAsync();
             connection.Transport = transport;
         }
     };

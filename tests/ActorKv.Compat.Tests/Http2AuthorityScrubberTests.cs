@@ -87,6 +87,10 @@ public sealed class Http2AuthorityScrubberTests
         var next = Frame(0x1, 0x4, 3, [0x41], Literal("http://a:1"));
         byte[] stream = [.. Preface, .. broken, .. next];
         Assert.Equal(stream, Scrub(new Http2AuthorityScrubber(), stream));
+
+        // A frame larger than Kestrel takes: passed on at its header, for Kestrel to refuse.
+        byte[] oversized = [.. Preface, 0x01, 0x00, 0x00, 0x1, 0x4, 0, 0, 0, 1, 0x41];
+        Assert.Equal(oversized, Scrub(new Http2AuthorityScrubber(), oversized));
     }
 
     [Fact]
