@@ -87,7 +87,7 @@ public sealed class Http2AuthorityScrubber
         var consumed = reader.Position;
         while (!passThrough && reader.TryCopyTo(header))
         {
-            var length = (header[0] << 16) | (header[1] << 8) | header[2];
+            var length = FrameLength(header);
             if (length > MaxFramePayload)
             {
                 // Larger than Kestrel allows: it refuses the frame on reading its header, as it came.
@@ -148,10 +148,9 @@ public sealed class Http2AuthorityScrubber
         var block = new ArrayBufferWriter<byte>(frames.Length);
         var priority = ReadOnlySpan<byte>.Empty;
         var offset = 0;
-        var scrubbed = new ArrayBufferWriter<byte>(frames.Length);
         while (offset < frames.Length)
         {
-            var length = (frames[offset] << 16) | (frames[offset + 1] << 8) | frames[offset + 2];
+            var length = FrameLength(frames[offset..]);
             var payload = frames.Slice(offset + FrameHeaderLength, length);
             if (offset == 0)
             {
@@ -193,6 +192,7 @@ public sealed class Http2AuthorityScrubber
             offset += FrameHeaderLength + length;
         }
 
+        var scrubbed = new ArrayBufferWriter<byte>(frames.Length);
         if (!TryScrub(block.WrittenSpan, scrubbed))
         {
             GiveUp(output);
@@ -346,6 +346,9 @@ public sealed class Http2AuthorityScrubber
         at += (int)length;
         return true;
     }
+
+    /// <summary>The payload length in a frame header (24 bits).</summary>
+    private static int FrameLength(ReadOnlySpan<byte> frameHeader) => (frameHeader[0] << 16) | (frameHeader[1] << 8) | frameHeader[2];
 
     private static void WriteFrame(IBufferWriter<byte> output, byte type, byte flags, ReadOnlySpan<byte> streamId, ReadOnlySpan<byte> priority, ReadOnlySpan<byte> fragment)
     {
