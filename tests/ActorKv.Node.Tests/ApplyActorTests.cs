@@ -2,7 +2,6 @@ using ActorKv.Mvcc;
 using ActorKv.Node.Apply;
 using ActorKv.Node.Log;
 using ActorKv.Protocol.Log;
-using ActorKv.Storage.Lmdb;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using Etcdserverpb;
@@ -12,21 +11,18 @@ namespace ActorKv.Node.Tests;
 
 public sealed class ApplyActorTests : TestKit, IDisposable
 {
-    private readonly string directory = Path.Combine(Path.GetTempPath(), "actorkv-apply-" + Guid.NewGuid().ToString("N"));
-    private readonly LmdbMvccStore store;
+    private readonly TempStore temp = new();
     private readonly ProposalWaiters waiters = new(memberId: 0);
 
     public ApplyActorTests()
         : base("akka.loglevel = WARNING")
     {
-        store = new LmdbMvccStore(new LmdbStoreOptions(directory, MapSizeBytes: 64L << 20));
     }
 
     void IDisposable.Dispose()
     {
         Shutdown();
-        store.Dispose();
-        Directory.Delete(directory, recursive: true);
+        temp.Dispose();
     }
 
     private static LogProtocol.CommittedEntries Put(ulong index, string key) =>
@@ -36,9 +32,9 @@ public sealed class ApplyActorTests : TestKit, IDisposable
     public async Task Entries_arriving_together_commit_together_and_every_waiter_gets_its_revision()
     {
         const int entries = 200;
-        var apply = Sys.ActorOf(ApplyActor.Props(store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), new ApplyVisibility(), commitInterval: TimeSpan.Zero, dispatcher: "akka.actor.default-dispatcher"));
+        var apply = Sys.ActorOf(ApplyActor.Props(temp.Store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), new ApplyVisibility(), commitInterval: TimeSpan.Zero, dispatcher: "akka.actor.default-dispatcher"));
         var completions = new List<Task<IMessage>>();
-        var commitsBefore = store.LastTransactionId;
+        var commitsBefore = temp.Store.LastTransactionId;
         for (ulong index = 1; index <= entries; index++)
         {
             var completion = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -52,17 +48,17 @@ public sealed class ApplyActorTests : TestKit, IDisposable
 
         // Revisions follow the log order: entry i is the (i+1)th revision.
         Assert.Equal(Enumerable.Range(2, entries).Select(r => (long)r), responses.Select(r => ((PutResponse)r).Header.Revision));
-        using var view = store.BeginRead();
+        using var view = temp.Store.BeginRead();
         Assert.Equal((ulong)entries, view.Meta.AppliedIndex);
         // Group commit: far fewer commits (and fsyncs) than entries.
-        var commits = store.LastTransactionId - commitsBefore;
+        var commits = temp.Store.LastTransactionId - commitsBefore;
         Assert.InRange(commits, 1, entries / 4);
     }
 
     [Fact]
     public async Task A_refused_entry_fails_alone_and_its_neighbours_apply()
     {
-        var apply = Sys.ActorOf(ApplyActor.Props(store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), new ApplyVisibility(), commitInterval: TimeSpan.Zero, dispatcher: "akka.actor.default-dispatcher"));
+        var apply = Sys.ActorOf(ApplyActor.Props(temp.Store, new MvccEngine(), waiters, new StorageUsage(), Akka.Actor.ActorRefs.Nobody, Akka.Actor.ActorRefs.Nobody, batchLimit: 1000, TimeSpan.Zero, compactionBatchKeys: 100, snapshotTimeout: TimeSpan.FromSeconds(30), new ApplyVisibility(), commitInterval: TimeSpan.Zero, dispatcher: "akka.actor.default-dispatcher"));
         var good = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var refused = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var first = Put(1, "a");
@@ -78,7 +74,7 @@ public sealed class ApplyActorTests : TestKit, IDisposable
         Assert.Equal(2, ((PutResponse)await good.Task.WaitAsync(TimeSpan.FromSeconds(10))).Header.Revision);
         var error = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => refused.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal("etcdserver: key not found", error.Status.Detail);
-        using var view = store.BeginRead();
+        using var view = temp.Store.BeginRead();
         Assert.Equal((2L, 2UL), (view.Meta.CurrentRevision, view.Meta.AppliedIndex));
     }
 }

@@ -1,5 +1,4 @@
 using ActorKv.Node.Raft;
-using ActorKv.Storage.Lmdb;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Remote;
@@ -16,20 +15,17 @@ public sealed class SnapshotSenderTests : TestKit, IDisposable
     private const ulong Receiver = 2;
     private static readonly Address ReceiverAddress = Address.Parse("akka.tcp://actorkv@127.0.0.1:2");
     private static readonly Address OtherAddress = Address.Parse("akka.tcp://actorkv@127.0.0.1:3");
-    private readonly string directory = Path.Combine(Path.GetTempPath(), "actorkv-snapshot-sender-" + Guid.NewGuid().ToString("N"));
-    private readonly LmdbMvccStore store;
+    private readonly TempStore temp = new();
 
     public SnapshotSenderTests()
         : base("akka.loglevel = WARNING")
     {
-        store = new LmdbMvccStore(new LmdbStoreOptions(directory, MapSizeBytes: 64L << 20));
     }
 
     void IDisposable.Dispose()
     {
         Shutdown();
-        store.Dispose();
-        Directory.Delete(directory, recursive: true);
+        temp.Dispose();
     }
 
     /// <summary>A transfer to member 2 that would wait an hour for its acknowledgements; its parent is the probe.</summary>
@@ -37,7 +33,7 @@ public sealed class SnapshotSenderTests : TestKit, IDisposable
     {
         var parent = CreateTestProbe();
         var sender = parent.ChildActorOf(SnapshotSender.Props(
-            store, $"{ReceiverAddress}/user/node/raft", clusterId: 1, transferId: 7, from: 1, to: Receiver, term: 1,
+            temp.Store, $"{ReceiverAddress}/user/node/raft", clusterId: 1, transferId: 7, from: 1, to: Receiver, term: 1,
             chunkBytes: 4096, window: 4, timeout: TimeSpan.FromHours(1), dispatcher: "akka.actor.default-dispatcher"));
         // Answered after PreStart, where it subscribes and sends its first chunk.
         sender.Tell(new Identify(null), TestActor);
