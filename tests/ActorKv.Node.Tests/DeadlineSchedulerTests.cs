@@ -181,11 +181,12 @@ public sealed class DeadlineSchedulerTests : IDisposable
     [Fact]
     public async Task The_node_configuration_makes_it_the_actor_systems_scheduler_and_actor_timers_run_on_it()
     {
+        // Disposed after the system has terminated: the listener adds to it until then.
+        using var ticks = new BlockingCollection<string>();
         var system = ActorSystem.Create("scheduler-test", ActorKvSettings.Reference);
         try
         {
             Assert.IsType<DeadlineScheduler>(system.Scheduler);
-            var ticks = new BlockingCollection<string>();
             var listener = system.ActorOf(Props.Create(() => new ForwardTo(ticks)));
             system.ActorOf(Props.Create(() => new Ticker(listener)));
             for (var i = 0; i < 5; i++)
