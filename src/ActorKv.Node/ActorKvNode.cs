@@ -113,7 +113,7 @@ public sealed class ActorKvNode : IAsyncDisposable
             // taking a stack trace; a profile of a 3-node cluster under load found it on the
             // event loops' read and write paths. Akka.Remote releases its buffers itself.
             DotNetty.Common.ResourceLeakDetector.Level = DotNetty.Common.ResourceLeakDetector.DetectionLevel.Disabled;
-            system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings).WithFallback(config) : config);
+            system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings, config).WithFallback(config) : config);
             var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility, metrics), "node");
             var gateway = await guardian.Ask<IActorRef>(NodeGuardian.GetGateway.Instance, TimeSpan.FromSeconds(30));
             var log = await guardian.Ask<IActorRef>(NodeGuardian.GetLog.Instance, TimeSpan.FromSeconds(30));
@@ -160,15 +160,19 @@ public sealed class ActorKvNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Akka.Remote on this member's peer address.</summary>
-    private static Config ReplicationConfig(ActorKvSettings settings) =>
-        ConfigurationFactory.ParseString($$"""
+    /// <summary>Akka.Remote, its transport (the first enabled one) on this member's peer address.</summary>
+    private static Config ReplicationConfig(ActorKvSettings settings, Config config)
+    {
+        var transport = config.GetStringList("akka.remote.enabled-transports").FirstOrDefault()
+            ?? throw new ConfigurationException("akka.remote.enabled-transports names no transport");
+        return ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote
-            akka.remote.dot-netty.tcp {
+            {{transport}} {
               hostname = "{{settings.Cluster.Self().Peer.Address}}"
               port = {{settings.Cluster.Self().Peer.Port}}
             }
             """);
+    }
 
     /// <summary>
     /// Waits until this node has applied everything committed when the read was asked, as the

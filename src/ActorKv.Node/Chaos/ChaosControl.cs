@@ -98,7 +98,7 @@ public sealed class ChaosControl(ActorKvNode node)
         var system = (ExtendedActorSystem)node.System;
         if (!system.Provider.DefaultAddress.Protocol.Contains(LinkFaultAdapter.Scheme, StringComparison.Ordinal))
         {
-            throw new InvalidOperationException("links can be cut only with akka.remote.dot-netty.tcp.applied-adapters = [faults] (hocon/chaos-links.conf)");
+            throw new InvalidOperationException("links can be cut only with applied-adapters = [faults] on the enabled Akka.Remote transport (hocon/chaos-links.conf)");
         }
 
         var transport = ((IRemoteActorRefProvider)system.Provider).Transport;

@@ -16,7 +16,7 @@ public sealed class InProcessCluster : IAsyncDisposable
 {
     /// <summary>Links the fixture can cut (ActorKv's link-fault adapter, as hocon/chaos-links.conf).</summary>
     public const string CuttableLinks = """
-        akka.remote.dot-netty.tcp.applied-adapters = [faults]
+        akka.remote.peer-tcp.applied-adapters = [faults]
         akka.remote.use-passive-connections = off
         """;
 
