@@ -26,10 +26,10 @@ public sealed class PeerSocketTransport : Transport
 {
     private readonly PeerSocketSettings settings;
     private readonly ILoggingAdapter log;
-    private readonly ConcurrentDictionary<PeerSocketHandle, byte> handles = new();
+    // By reference: AssociationHandle's own equality compares addresses.
+    private readonly ConcurrentDictionary<PeerSocketHandle, byte> handles = new(ReferenceEqualityComparer.Instance);
     private readonly TaskCompletionSource<IAssociationEventListener> associationListener = new();
     private Socket? listener;
-    private Thread? acceptThread;
     private Address? listenAddress;
     private volatile bool stopping;
 
@@ -66,8 +66,7 @@ public sealed class PeerSocketTransport : Transport
         listener = socket;
         var port = ((IPEndPoint)socket.LocalEndPoint!).Port;
         listenAddress = new Address(SchemeIdentifier, System.Name, settings.PublicHostname, port);
-        acceptThread = new Thread(AcceptConnections) { IsBackground = true, Name = $"actorkv.peer-accept:{port}" };
-        acceptThread.Start();
+        new Thread(AcceptConnections) { IsBackground = true, Name = $"actorkv.peer-accept:{port}" }.Start();
         return Task.FromResult((listenAddress, associationListener));
     }
 
@@ -100,7 +99,8 @@ public sealed class PeerSocketTransport : Transport
             handle.Close();
         }
 
-        acceptThread?.Join(TimeSpan.FromSeconds(2));
+        // Not joined: Akka may call this on an actor's thread. The accept thread sees the closed
+        // listener, or the stop flag within IdleWait, and ends.
         return Task.FromResult(true);
     }
 
