@@ -109,9 +109,10 @@ public sealed class ActorKvNode : IAsyncDisposable
             var raftStatus = new RaftStatus();
             var visibility = new ApplyVisibility();
             metrics.TrackState(settings.Cluster.Replicated, settings.Cluster.NodeId, raftStatus, store);
-            // DotNetty (Akka.Remote's transport) samples one buffer in 128 for leak reports by
-            // taking a stack trace; a profile of a 3-node cluster under load found it on the
-            // event loops' read and write paths. Akka.Remote releases its buffers itself.
+            // DotNetty (Akka.Remote's transport where a member names it instead of ActorKv's own)
+            // samples one buffer in 128 for leak reports by taking a stack trace; a profile of a
+            // 3-node cluster under load found it on the event loops' read and write paths.
+            // Akka.Remote releases its buffers itself.
             DotNetty.Common.ResourceLeakDetector.Level = DotNetty.Common.ResourceLeakDetector.DetectionLevel.Disabled;
             system = ActorSystem.Create("actorkv", settings.Cluster.Replicated ? ReplicationConfig(settings, config).WithFallback(config) : config);
             var guardian = system.ActorOf(NodeGuardian.Props(settings, store, engine, waiters, usage, raftStatus, visibility, metrics), "node");

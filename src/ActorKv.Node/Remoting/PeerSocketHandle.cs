@@ -21,6 +21,7 @@ internal sealed class PeerSocketHandle : AssociationHandle
 {
     private const int FrameHeaderBytes = 4;
     private const int ReceiveBufferBytes = 64 * 1024;
+    private static readonly TimeSpan ListenerWaitMax = TimeSpan.FromSeconds(60);
 
     private readonly Socket socket;
     private readonly PeerSocketSettings settings;
@@ -273,8 +274,9 @@ internal sealed class PeerSocketHandle : AssociationHandle
         IHandleEventListener? listener = null;
         try
         {
-            // Akka gives the connection its listener once the association is set up on its side.
-            var ready = Task.WaitAny([ReadHandlerSource.Task, closedSignal.Task], settings.ConnectTimeout + TimeSpan.FromSeconds(30));
+            // Akka gives the connection its listener as soon as its protocol layer takes the
+            // connection up; one it never takes up is closed after a bound.
+            var ready = Task.WaitAny([ReadHandlerSource.Task, closedSignal.Task], ListenerWaitMax);
             if (ready != 0 || !ReadHandlerSource.Task.IsCompletedSuccessfully)
             {
                 return;
