@@ -39,6 +39,31 @@ public sealed class InProcessClusterTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// A member on Akka's DotNetty transport replicates with members on ActorKv's own: the two
+    /// frame alike, and a member's peer address goes to whichever transport it names (so a
+    /// cluster can move from one to the other a member at a time).
+    /// </summary>
+    [Fact]
+    public async Task A_member_on_DotNetty_and_members_on_ActorKvs_transport_commit_together()
+    {
+        const string OnDotNetty = "akka.remote.enabled-transports = [\"akka.remote.dot-netty.tcp\"]";
+        await using var cluster = await InProcessCluster.StartAsync(3, memberHocon: id => id == 3 ? OnDotNetty : "", log: output);
+        Assert.Equal(
+            "akka.remote.dot-netty.tcp",
+            Assert.Single(cluster.Member(3).Server.Node.System.Settings.Config.GetStringList("akka.remote.enabled-transports")));
+        await cluster.PutAsync("a", "1");
+
+        // With one of the other two stopped, every commit needs member 3 and the one left.
+        var leader = await cluster.WaitForLeaderAsync();
+        await cluster.StopMemberAsync(leader == 1 ? 2UL : 1UL);
+        await cluster.PutAsync("b", "2");
+        foreach (var member in cluster.Running.Values)
+        {
+            await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(member, "b") == "2", TimeSpan.FromSeconds(10), "both remaining members to apply b");
+        }
+    }
+
+    /// <summary>
     /// A member whose Raft WAL cannot be written (here: full) shuts down, as etcd exits when it
     /// cannot save to its WAL, instead of serving on with its Raft actor stopped (Akka stops a
     /// persistent actor whose write failed); the other two go on committing.
