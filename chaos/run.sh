@@ -11,9 +11,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/install-prereqs.sh"
 runner="$root/src/ActorKv.Chaos.Runner/bin/Release/net10.0/actorkv-chaos.dll"
 server="$root/src/ActorKv.Server/bin/Release/net10.0/actorkv.dll"
-if [ ! -f "$runner" ] || [ ! -f "$server" ] || [ -n "$(find "$root/src" -name '*.cs' -newer "$runner" -print -quit)" ]; then
+if [ ! -f "$server" ] || bash "$root/scripts/stale.sh" "$runner"; then
   echo "run.sh: building actorkv and the chaos runner (Release)"
   dotnet build "$root/src/ActorKv.Server/ActorKv.Server.csproj" -c Release -v quiet -nologo >/dev/null
   dotnet build "$root/src/ActorKv.Chaos.Runner/ActorKv.Chaos.Runner.csproj" -c Release -v quiet -nologo >/dev/null
+  # A build that recompiles only a library leaves the executables' own files as they were.
+  touch "$server" "$runner"
 fi
 exec dotnet "$runner" --root "$root" "$@"

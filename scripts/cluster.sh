@@ -58,9 +58,11 @@ alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 
 build() {
   bash "$root/scripts/install-prereqs.sh"
-  if [ ! -f "$server_dll" ] || [ -n "$(find "$root/src" -name '*.cs' -newer "$server_dll" -print -quit)" ]; then
+  if bash "$root/scripts/stale.sh" "$server_dll"; then
     echo "cluster.sh: building actorkv (Release)"
     dotnet build "$root/src/ActorKv.Server/ActorKv.Server.csproj" -c Release -v quiet -nologo >/dev/null
+    # A build that recompiles only a library leaves the executable's own file as it was.
+    touch "$server_dll"
   fi
 }
 
