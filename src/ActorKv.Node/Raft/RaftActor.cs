@@ -66,10 +66,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     private int publishAttributesCountdown;
     private readonly ILoggingAdapter log = Context.GetLogger();
 
-    /// <summary>Read-index requests by context (with the tick they were last asked at), then by the index they must wait for.</summary>
-    private readonly Dictionary<string, (TaskCompletionSource Completion, long AskedAtTick)> readsAwaitingIndex = [];
-    private readonly List<(ulong Index, TaskCompletionSource Completion)> readsAwaitingApply = [];
-    private long readSequence;
+    private readonly LinearizableReads reads;
 
     /// <summary>A member heard from within this long counts as up for a membership change (etcd's HealthInterval).</summary>
     private static readonly TimeSpan HealthInterval = TimeSpan.FromSeconds(5);
@@ -123,6 +120,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         appliedIndex = mvccAppliedIndex;
         durableAppliedIndex = mvccAppliedIndex;
         silence = new PeerSilence(3 * cluster.ElectionTicks);
+        reads = new LinearizableReads(cluster.NodeId);
 
         Receive<RaftProtocol.Tick>(_ =>
         {
@@ -157,6 +155,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         Receive<RaftProtocol.ProcessReady>(_ =>
         {
             readyScheduled = false;
+            AskBatchedReads();
             ProcessReady();
         });
         Receive<LogProtocol.Propose>(propose =>
@@ -166,9 +165,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         });
         Receive<RaftProtocol.ReadIndex>(read =>
         {
-            var context = $"{cluster.NodeId}-{++readSequence}";
-            readsAwaitingIndex[context] = (read.Completion, ticks);
-            AskReadIndex(context);
+            reads.Add(read.Completion);
             ScheduleReady();
         });
         Receive<RaftProtocol.TransferLeadership>(transfer =>
@@ -224,9 +221,10 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             appliedIndex = Math.Max(appliedIndex, applied.Index);
             durableAppliedIndex = Math.Max(durableAppliedIndex, applied.DurableIndex);
             status.PublishApplied(appliedIndex, durableAppliedIndex);
-            ReleaseReads();
+            reads.Release(appliedIndex);
             MaybeCompactLog();
             RetryMembershipChanges();
+            ScheduleReady(); // reads whose clients gave up may have let the next request go
         });
         Receive<SnapshotChunk>(chunk => IsFromMember(chunk.ClusterId, chunk.From), chunk =>
         {
@@ -253,7 +251,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
                 Term = installed.Term,
                 Snapshot = installed.Metadata.FromWire(),
             });
-            ReleaseReads();
+            reads.Release(appliedIndex);
             ScheduleReady();
         });
         Receive<SnapshotSender.Finished>(finished =>
@@ -789,6 +787,15 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>The reads that came since the last request was answered go to the leader as one.</summary>
+    private void AskBatchedReads()
+    {
+        if (reads.TakeBatch(ticks) is { } context)
+        {
+            AskReadIndex(context);
+        }
+    }
+
     private void AskReadIndex(string context)
     {
         try
@@ -801,10 +808,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
         catch (ProposalDroppedException)
         {
-            if (readsAwaitingIndex.Remove(context, out var pending))
-            {
-                pending.Completion.TrySetException(EtcdErrors.NoLeader);
-            }
+            reads.Fail(context, EtcdErrors.NoLeader);
         }
     }
 
@@ -817,21 +821,20 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// </summary>
     private void RetryUnansweredReadIndexes()
     {
-        if (readsAwaitingIndex.Count == 0 || Core.Lead == RaftCore.None)
+        if (Core.Lead == RaftCore.None)
         {
             return; // without a leader they wait in readsAwaitingLeader
         }
 
-        var unanswered = readsAwaitingIndex.Where(r => ticks - r.Value.AskedAtTick >= ReadIndexRetryTicks).ToList();
+        var unanswered = reads.TakeUnanswered(ticks, ReadIndexRetryTicks);
         if (unanswered.Count > 0)
         {
             // As etcd 3.5's "timed out waiting for read index response": a lost message, or a slow link.
             log.Warning("Raft node {0}: {1} read index request(s) not answered by leader {2} in {3} ticks; asking again", cluster.NodeId, unanswered.Count, Core.Lead, ReadIndexRetryTicks);
         }
 
-        foreach (var (context, pending) in unanswered)
+        foreach (var context in unanswered)
         {
-            readsAwaitingIndex[context] = pending with { AskedAtTick = ticks };
             AskReadIndex(context);
         }
     }
@@ -846,9 +849,9 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             Propose(propose);
         }
 
-        var reads = readsAwaitingLeader.ToList();
+        var waiting = readsAwaitingLeader.ToList();
         readsAwaitingLeader.Clear();
-        foreach (var context in reads.Where(readsAwaitingIndex.ContainsKey))
+        foreach (var context in waiting.Where(reads.IsAwaitingIndex))
         {
             AskReadIndex(context);
         }
@@ -872,7 +875,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// </summary>
     private void ScheduleReady()
     {
-        if (readyScheduled || !Core.HasReady)
+        if (readyScheduled || (!Core.HasReady && !reads.CanAsk))
         {
             return;
         }
@@ -1006,14 +1009,10 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
 
         foreach (var read in ready.ReadStates)
         {
-            var context = System.Text.Encoding.UTF8.GetString(read.RequestContext);
-            if (readsAwaitingIndex.Remove(context, out var pending))
-            {
-                readsAwaitingApply.Add((read.Index, pending.Completion));
-            }
+            reads.IndexKnown(System.Text.Encoding.UTF8.GetString(read.RequestContext), read.Index);
         }
 
-        ReleaseReads();
+        reads.Release(appliedIndex);
         Core.Advance(ready);
         RetryMembershipChanges();
         status.Publish(Core.Term, Core.Lead, Core.Committed);
@@ -1034,7 +1033,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             if (soft.Lead == RaftCore.None)
             {
                 // A read index asked of a leader that is gone never comes: ask the next one.
-                foreach (var context in readsAwaitingIndex.Keys.Where(c => !readsAwaitingLeader.Contains(c)))
+                foreach (var context in reads.ContextsAwaitingIndex.Where(c => !readsAwaitingLeader.Contains(c)))
                 {
                     readsAwaitingLeader.Enqueue(context);
                 }
@@ -1074,23 +1073,4 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void ReleaseReads()
-    {
-        readsAwaitingApply.RemoveAll(read =>
-        {
-            if (read.Index > appliedIndex && !read.Completion.Task.IsCompleted)
-            {
-                return false;
-            }
-
-            read.Completion.TrySetResult();
-            return true;
-        });
-
-        // Reads whose client gave up (the node's request timeout) wait for nothing any more.
-        foreach (var (context, _) in readsAwaitingIndex.Where(r => r.Value.Completion.Task.IsCompleted).ToList())
-        {
-            readsAwaitingIndex.Remove(context);
-        }
-    }
 }
