@@ -52,13 +52,16 @@ public sealed partial class RaftCore
     private void AddPendingRead(Message request)
     {
         var context = request.Entries[0].Data;
-        if (pendingReads.Any(p => p.Request.Entries[0].Data.AsSpan().SequenceEqual(context)))
+        // A request asked again (its heartbeats or their answers were lost) keeps its index and
+        // gets a new heartbeat round, as etcd's leader sends one for every read-index message:
+        // without it, a member that asks one request at a time would wait for it forever.
+        var read = pendingReads.Find(p => p.Request.Entries[0].Data.AsSpan().SequenceEqual(context));
+        if (read is null)
         {
-            return;
+            read = new PendingRead(request, CommittedAnywhere, [Id]);
+            pendingReads.Add(read);
         }
 
-        var read = new PendingRead(request, CommittedAnywhere, [Id]);
-        pendingReads.Add(read);
         // The heartbeat round proves that no newer leader has committed anything we lack. Where
         // this leader and the requesting follower are a quorum, the requester's heartbeat carries
         // the index: the follower's being in this term when it arrives is the second confirmation,

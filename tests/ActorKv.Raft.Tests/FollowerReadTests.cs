@@ -95,4 +95,24 @@ public sealed class FollowerReadTests
         Assert.DoesNotContain(network.Sent, m => m.Type == MessageType.Heartbeat && m.Index > 0);
         Assert.Single(network.Sent, m => m.Type == MessageType.ReadIndexResponse && m.To == 3);
     }
+
+    [Theory]
+    [InlineData(1UL)] // the leader's own read
+    [InlineData(2UL)] // a follower's, which takes its index from the heartbeat
+    public void A_request_asked_again_after_its_heartbeat_round_was_lost_gets_a_new_round(ulong asker)
+    {
+        var network = TestNetwork.WithLeaderAndOneEntry(voters: 3);
+        network.Lose = m => m.Type == MessageType.Heartbeat && m.Context is not null;
+        network[asker].ReadIndex(Context);
+        network.Settle();
+        Assert.Empty(network.ReadStates);
+
+        // As the Raft actor asks a request again after 5 ticks unanswered, with the same context.
+        network.Lose = _ => false;
+        network[asker].ReadIndex(Context);
+        network.Settle();
+
+        var read = Assert.Single(network.ReadStates);
+        Assert.Equal(network[1].Committed, read.Index);
+    }
 }
