@@ -816,8 +816,8 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// A read index not answered within <see cref="ReadIndexRetryTicks"/> is asked again, as etcd
     /// 3.5 asks every 500 ms: the request or its answer can be lost with a leader that stepped down
     /// (it drops its pending reads, and a follower that goes straight to the next leader never sees
-    /// "no leader") or on a link that failed for a moment. A second answer is harmless: the first
-    /// one serves the read, and a leader asks its followers once per request.
+    /// "no leader") or on a link that failed for a moment. The leader gives a request asked again
+    /// a new heartbeat round; a second answer is harmless, since the first one serves the reads.
     /// </summary>
     private void RetryUnansweredReadIndexes()
     {
