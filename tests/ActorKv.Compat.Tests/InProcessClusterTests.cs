@@ -172,6 +172,42 @@ public sealed class InProcessClusterTests(ITestOutputHelper output)
         Assert.Equal(leader, cluster.Member(follower).Server.Node.Raft.Lead);
     }
 
+    /// <summary>
+    /// A follower whose read-index request was lost with its leader, and which next hears from
+    /// the new leader directly (it missed the election, so it never saw "no leader"), asks the new
+    /// leader at once. The retry is set far beyond the read's deadline, so only that can answer it.
+    /// </summary>
+    [Fact]
+    public async Task A_read_index_request_lost_with_a_leader_that_hands_over_is_asked_of_the_next_one()
+    {
+        const ulong follower = 3;
+        // Member 3 never campaigns here (an election timeout of 10-20 s), so it stays the follower
+        // and goes from one leader to the next without a term of its own in between.
+        await using var cluster = await InProcessCluster.StartAsync(
+            3,
+            InProcessCluster.CuttableLinks + "\nactorkv.cluster.tick-interval = 100ms\nactorkv.cluster.read-index-retry-interval = 60s",
+            memberHocon: id => id == follower ? "actorkv.cluster.election-ticks = 100" : "",
+            log: output);
+        var leader = await cluster.WaitForLeaderAsync();
+        var next = cluster.Running.Keys.Single(id => id != leader && id != follower);
+        await cluster.PutAsync("k", "v");
+
+        // One way each: the follower's request to the leader is lost, and the next leader's vote
+        // request to the follower, so the follower never sees the election.
+        await new ChaosControl(cluster.Member(follower).Server.Node).SetPeerLinkAsync(leader, new LinkFault(true, 0, TimeSpan.Zero));
+        await new ChaosControl(cluster.Member(next).Server.Node).SetPeerLinkAsync(follower, new LinkFault(true, 0, TimeSpan.Zero));
+        using var channel = GrpcChannel.ForAddress(cluster.Member(follower).Url);
+        var read = new KV.KVClient(channel).RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("k") }, deadline: DateTime.UtcNow.AddSeconds(6)).ResponseAsync;
+        await Task.Delay(TimeSpan.FromMilliseconds(300));
+        Assert.False(read.IsCompleted);
+
+        await cluster.Member(leader).Server.Node.MoveLeaderAsync(new MoveLeaderRequest { TargetID = next });
+        await new ChaosControl(cluster.Member(next).Server.Node).SetPeerLinkAsync(follower, LinkFault.None);
+
+        Assert.Equal("v", Assert.Single((await read).Kvs).Value.ToStringUtf8());
+        Assert.Equal(next, cluster.Member(follower).Server.Node.Raft.Lead);
+    }
+
     [Fact]
     public async Task A_partitioned_follower_misses_writes_catches_up_when_healed_and_does_not_disrupt_the_leader()
     {

@@ -63,11 +63,15 @@ public sealed class ActorKvSettingsTests
         }
     }
 
+    /// <summary>A Raft member's minimal cluster section: a cluster's settings are checked only on a member.</summary>
+    private const string OneMember = "actorkv.cluster { node-id = 1, initial-members = [{ id = 1, name = n1, peer = \"127.0.0.1:2380\", client = \"127.0.0.1:2379\" }] }\n";
+
     [Theory]
     [InlineData("actorkv.node.client-url = \"localhost\"", "actorkv.node.client-url")]
     [InlineData("actorkv.limits.max-txn-ops = 0", "actorkv.limits.max-txn-ops")]
     [InlineData("actorkv.storage.quota-backend-bytes = 16GiB", "actorkv.storage.quota-backend-bytes")]
     [InlineData("actorkv.storage.batch-limit = -1", "actorkv.storage.batch-limit")]
+    [InlineData(OneMember + "actorkv.cluster.read-index-retry-interval = 0s", "actorkv.cluster.read-index-retry-interval")]
     public void A_bad_value_fails_fast_naming_its_key(string hocon, string key)
     {
         var config = ConfigurationFactory.ParseString(hocon).WithFallback(ActorKvSettings.Reference);

@@ -23,8 +23,12 @@ public sealed record ClusterSettings(
     int SnapshotChunkBytes,
     int SnapshotChunkWindow,
     TimeSpan SnapshotTimeout,
-    TimeSpan PeerProbeInterval)
+    TimeSpan PeerProbeInterval,
+    TimeSpan ReadIndexRetryInterval)
 {
+    /// <summary>Raft ticks without an answer after which a read-index request is asked again (at least one).</summary>
+    public int ReadIndexRetryTicks => (int)Math.Max(1, Math.Ceiling(ReadIndexRetryInterval / TickInterval));
+
     /// <summary>True when the node runs Raft (a node id is set), even as a cluster of one.</summary>
     public bool Replicated => NodeId != 0;
 
@@ -66,7 +70,8 @@ public sealed record ClusterSettings(
             SnapshotChunkBytes: checked((int)(cluster.GetByteSize("snapshot-chunk-bytes") ?? throw new ConfigurationException("actorkv.cluster.snapshot-chunk-bytes must be a size"))),
             SnapshotChunkWindow: cluster.GetInt("snapshot-chunk-window"),
             SnapshotTimeout: cluster.GetTimeSpan("snapshot-timeout"),
-            PeerProbeInterval: cluster.GetTimeSpan("peer-probe-interval"));
+            PeerProbeInterval: cluster.GetTimeSpan("peer-probe-interval"),
+            ReadIndexRetryInterval: cluster.GetTimeSpan("read-index-retry-interval"));
         settings.Validate();
         return settings;
     }
@@ -106,6 +111,11 @@ public sealed record ClusterSettings(
         if (PeerProbeInterval <= TimeSpan.Zero)
         {
             throw new ConfigurationException("actorkv.cluster.peer-probe-interval must be positive");
+        }
+
+        if (ReadIndexRetryInterval <= TimeSpan.Zero)
+        {
+            throw new ConfigurationException("actorkv.cluster.read-index-retry-interval must be positive");
         }
 
         if (HeartbeatTicks <= 0 || ElectionTicks <= HeartbeatTicks || TickInterval <= TimeSpan.Zero)

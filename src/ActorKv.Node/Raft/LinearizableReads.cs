@@ -34,8 +34,6 @@ public sealed class LinearizableReads(ulong nodeId)
     /// <summary>Reads waiting for an index, by the request that asked it.</summary>
     public IEnumerable<string> ContextsAwaitingIndex => awaitingIndex.Keys;
 
-    public bool IsAwaitingIndex(string context) => awaitingIndex.ContainsKey(context);
-
     /// <summary>Every read not yet asked for, under one new request context; null unless <see cref="CanAsk"/>.</summary>
     public string? TakeBatch(long tick)
     {

@@ -71,8 +71,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// <summary>A member heard from within this long counts as up for a membership change (etcd's HealthInterval).</summary>
     private static readonly TimeSpan HealthInterval = TimeSpan.FromSeconds(5);
 
-    /// <summary>Raft ticks since start: a read index is asked again after this many without an answer (5: 500 ms at the default tick).</summary>
-    private const int ReadIndexRetryTicks = 5;
+    /// <summary>Raft ticks since start: what times the read-index retries.</summary>
     private long ticks;
 
     private readonly List<RaftProtocol.TransferLeadership> leadershipTransfers = [];
@@ -83,7 +82,6 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     /// </summary>
     private const int MaxRequestsAwaitingLeader = 10_000;
     private readonly Queue<LogProtocol.Propose> proposalsAwaitingLeader = new();
-    private readonly Queue<string> readsAwaitingLeader = new();
     private RaftCore? core;
     private ulong appliedIndex;
 
@@ -802,9 +800,10 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
         {
             Core.ReadIndex(System.Text.Encoding.UTF8.GetBytes(context));
         }
-        catch (ProposalDroppedException) when (Core.Lead == RaftCore.None && readsAwaitingLeader.Count < MaxRequestsAwaitingLeader)
+        catch (ProposalDroppedException) when (Core.Lead == RaftCore.None)
         {
-            readsAwaitingLeader.Enqueue(context);
+            // It stays awaiting its index: the next leader is asked for it when it is known (at
+            // most one request per member is out, so nothing piles up here).
         }
         catch (ProposalDroppedException)
         {
@@ -813,24 +812,23 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// A read index not answered within <see cref="ReadIndexRetryTicks"/> is asked again, as etcd
-    /// 3.5 asks every 500 ms: the request or its answer can be lost with a leader that stepped down
-    /// (it drops its pending reads, and a follower that goes straight to the next leader never sees
-    /// "no leader") or on a link that failed for a moment. The leader gives a request asked again
-    /// a new heartbeat round; a second answer is harmless, since the first one serves the reads.
+    /// A read index not answered within actorkv.cluster.read-index-retry-interval is asked again,
+    /// as etcd 3.5 asks every 500 ms: the request, the leader's heartbeats or their answers can be
+    /// lost on a link that failed for a moment. The leader gives a request asked again a new
+    /// heartbeat round; a second answer is harmless, since the first one serves the reads.
     /// </summary>
     private void RetryUnansweredReadIndexes()
     {
         if (Core.Lead == RaftCore.None)
         {
-            return; // without a leader they wait in readsAwaitingLeader
+            return; // the next leader is asked when it is known
         }
 
-        var unanswered = reads.TakeUnanswered(ticks, ReadIndexRetryTicks);
+        var unanswered = reads.TakeUnanswered(ticks, cluster.ReadIndexRetryTicks);
         if (unanswered.Count > 0)
         {
             // As etcd 3.5's "timed out waiting for read index response": a lost message, or a slow link.
-            log.Warning("Raft node {0}: {1} read index request(s) not answered by leader {2} in {3} ticks; asking again", cluster.NodeId, unanswered.Count, Core.Lead, ReadIndexRetryTicks);
+            log.Warning("Raft node {0}: {1} read index request(s) not answered by leader {2} in {3} ticks; asking again", cluster.NodeId, unanswered.Count, Core.Lead, cluster.ReadIndexRetryTicks);
         }
 
         foreach (var context in unanswered)
@@ -849,9 +847,11 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
             Propose(propose);
         }
 
-        var waiting = readsAwaitingLeader.ToList();
-        readsAwaitingLeader.Clear();
-        foreach (var context in waiting.Where(reads.IsAwaitingIndex))
+        // Every read index still unanswered goes to the new leader now: one asked while there was
+        // none was dropped, and one asked of the previous leader is lost with it (a leader that
+        // steps down drops its pending reads; a follower that goes straight to the next leader
+        // never sees "no leader"). The retry would ask them, but only after its interval.
+        foreach (var context in reads.TakeUnanswered(ticks, retryTicks: 0))
         {
             AskReadIndex(context);
         }
@@ -1030,15 +1030,7 @@ public sealed class RaftActor : ReceiveActor, IWithTimers
                 // Done, or given up by its client (the node's request timeout).
                 return transfer.Completion.Task.IsCompleted;
             });
-            if (soft.Lead == RaftCore.None)
-            {
-                // A read index asked of a leader that is gone never comes: ask the next one.
-                foreach (var context in reads.ContextsAwaitingIndex.Where(c => !readsAwaitingLeader.Contains(c)))
-                {
-                    readsAwaitingLeader.Enqueue(context);
-                }
-            }
-            else
+            if (soft.Lead != RaftCore.None)
             {
                 ReleaseRequestsAwaitingLeader();
             }
