@@ -20,15 +20,20 @@ public sealed class SnapshotTests(ITestOutputHelper output)
         }
         """;
 
-    private static async Task PutManyAsync(ActorKvInProcess member, string prefix, int count)
+    /// <summary>Puts <paramref name="count"/> keys, and then more (at most 2,000 in all) until <paramref name="until"/> holds; returns how many.</summary>
+    private static async Task<int> PutManyAsync(ActorKvInProcess member, string prefix, int count, Func<bool>? until = null)
     {
         using var channel = GrpcChannel.ForAddress(member.Url);
         var kv = new KV.KVClient(channel);
         var value = ByteString.CopyFrom(new byte[1000]);
-        for (var i = 0; i < count; i++)
+        var written = 0;
+        for (; written < count || (until is not null && !until()); written++)
         {
-            await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"{prefix}/{i:D4}"), Value = value }, deadline: DateTime.UtcNow.AddSeconds(10));
+            Assert.True(written < 2_000, $"{prefix}: still not there after {written} puts");
+            await kv.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8($"{prefix}/{written:D4}"), Value = value }, deadline: DateTime.UtcNow.AddSeconds(10));
         }
+
+        return written;
     }
 
     private static async Task<List<uint>> HashesAfterAsync(InProcessCluster cluster, string key)
@@ -82,13 +87,16 @@ public sealed class SnapshotTests(ITestOutputHelper output)
         var follower = leader % 3 + 1;
         await cluster.IsolateAsync(follower, cut: true);
 
-        await PutManyAsync(cluster.Member(leader), "cut", 150);
         var leaderRaft = cluster.Member(leader).Server.Node.Raft;
         var followerRaft = cluster.Member(follower).Server.Node.Raft;
-        await TestEnvironment.WaitUntilAsync(() => Task.FromResult(leaderRaft.LogSnapshotIndex > followerRaft.Applied + 5), TimeSpan.FromSeconds(10), "the leader to compact past what the follower has");
+        // Puts go on until the leader's WAL is compacted past what the follower has: the WAL is
+        // compacted only up to what the store holds durably, which the commit after a batch's
+        // makes so; 150 fast puts can fit in one commit interval and leave nothing compacted.
+        var written = await PutManyAsync(cluster.Member(leader), "cut", 150, until: () => leaderRaft.LogSnapshotIndex > followerRaft.Applied + 5);
+        output.WriteLine($"{written} puts until the leader's WAL was compacted to {leaderRaft.LogSnapshotIndex}, past the follower's {followerRaft.Applied}");
 
         await cluster.IsolateAsync(follower, cut: false);
-        await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), "cut/0149") is not null, TimeSpan.FromSeconds(30), "the follower to catch up");
+        await TestEnvironment.WaitUntilAsync(async () => await InProcessCluster.ReadLocallyAsync(cluster.Member(follower), $"cut/{written - 1:D4}") is not null, TimeSpan.FromSeconds(30), "the follower to catch up");
         await TestEnvironment.WaitUntilAsync(() => Task.FromResult(followerRaft.SnapshotsInstalled >= 1), TimeSpan.FromSeconds(30), "Raft on the follower to take the installed store");
         // Counted by whichever member led when the transfer ended, once the last ack is back.
         await TestEnvironment.WaitUntilAsync(() => Task.FromResult(cluster.Running.Values.Sum(m => m.Server.Node.Raft.SnapshotsSent) >= 1), TimeSpan.FromSeconds(5), "the sender to count the transfer");
