@@ -89,9 +89,10 @@ public sealed class SnapshotTests(ITestOutputHelper output)
 
         var leaderRaft = cluster.Member(leader).Server.Node.Raft;
         var followerRaft = cluster.Member(follower).Server.Node.Raft;
-        // Puts go on until the leader's WAL is compacted past what the follower has: the WAL is
-        // compacted only up to what the store holds durably, which the commit after a batch's
-        // makes so; 150 fast puts can fit in one commit interval and leave nothing compacted.
+        // Puts go on until the leader's WAL is compacted past what the follower has. The WAL is
+        // compacted only up to what the store holds durably, and the store holds a commit durably
+        // once the next commit is made: 150 fast puts can fit in one commit interval (100 ms) and
+        // leave nothing to compact (seen on a fast machine, where this test waited in vain).
         var written = await PutManyAsync(cluster.Member(leader), "cut", 150, until: () => leaderRaft.LogSnapshotIndex > followerRaft.Applied + 5);
         output.WriteLine($"{written} puts until the leader's WAL was compacted to {leaderRaft.LogSnapshotIndex}, past the follower's {followerRaft.Applied}");
 
