@@ -107,7 +107,7 @@ public sealed class FollowerReadTests
         network.Settle();
         Assert.Empty(network.ReadStates);
 
-        // As the Raft actor asks a request again after 5 ticks unanswered, with the same context.
+        // As the Raft actor asks a request again when its retry interval passes unanswered, with the same context.
         network.Lose = _ => false;
         network[asker].ReadIndex(Context);
         network.Settle();
