@@ -32,10 +32,12 @@ public sealed record BenchOptions
     public double RwRatio { get; init; } = 1;
     /// <summary>Send every request to the Raft leader among --endpoints.</summary>
     public bool TargetLeader { get; init; }
+    /// <summary>replication-floor: processes in the replica set, the leader among them.</summary>
+    public int Members { get; init; } = 3;
 
     public static readonly string[] LoadWorkloads = ["put", "range", "txn-put", "txn-mixed", "lease-keepalive", "mixed"];
 
-    public static readonly string[] AllWorkloads = [.. LoadWorkloads, "fsync", "lease-storm", "watch"];
+    public static readonly string[] AllWorkloads = [.. LoadWorkloads, "fsync", "replication-floor", "lease-storm", "watch"];
 
     public const string Usage = """
         usage: actorkv-bench [options] <workload>
@@ -51,6 +53,10 @@ public sealed record BenchOptions
                    (txn compare mod revision, put) on --key-space-size objects (default 1000),
                    with --streams x --watchers-per-stream watchers on them
           fsync    the disk's fsync latency: 4 KiB writes + fsync in --dir (no server)
+          replication-floor  one client's replicated durable write with nothing in the way
+                   (no server): --members processes on loopback, each appending in a
+                   preallocated file in --dir with one write + fdatasync; the leader answers
+                   once its own and a majority's writes are durable (--members 1: one node)
           lease-storm  grants --total leases of --ttl seconds with a key each, lets them expire
                    while --clients keep putting, and times until every key is gone
           watch    --streams x --watchers-per-stream watchers on one prefix, then --total puts
@@ -65,7 +71,8 @@ public sealed record BenchOptions
           --key-size N --val-size N --key-space-size N --sequential-keys
           --consistency l|s --prefix --limit N --txn-ops N --rw-ratio R
           --target-leader      send everything to the leader among --endpoints
-          --dir DIR            where fsync writes (default the temp dir)
+          --dir DIR            where fsync and replication-floor write (default the temp dir)
+          --members N          replication-floor: processes, the leader among them (default 3)
           --ttl N              lease-storm: lease TTL in seconds (default 5)
           --streams N --watchers-per-stream N   watch: default 10 x 10
           --json               one JSON object instead of the table
@@ -110,7 +117,7 @@ public sealed record BenchOptions
             }
         }
 
-        string[] known = ["--endpoints", "--conns", "--clients", "--total", "--duration", "--rate", "--key-size", "--val-size", "--key-space-size", "--consistency", "--limit", "--dir", "--ttl", "--streams", "--watchers-per-stream", "--txn-ops", "--rw-ratio"];
+        string[] known = ["--endpoints", "--conns", "--clients", "--total", "--duration", "--rate", "--key-size", "--val-size", "--key-space-size", "--consistency", "--limit", "--dir", "--ttl", "--streams", "--watchers-per-stream", "--txn-ops", "--rw-ratio", "--members"];
         foreach (var name in values.Keys.Where(name => !known.Contains(name)))
         {
             throw new BenchUsageException($"unknown option {name}");
@@ -142,6 +149,7 @@ public sealed record BenchOptions
                 ? double.TryParse(ratio, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed : throw new BenchUsageException($"--rw-ratio takes a number, not '{ratio}'")
                 : 1,
             TargetLeader = flags.Contains("--target-leader"),
+            Members = Int(values, "--members", 3),
         };
         options.Validate();
         return options;
@@ -164,9 +172,9 @@ public sealed record BenchOptions
             throw new BenchUsageException("--ttl, --streams and --watchers-per-stream must be at least 1");
         }
 
-        if (Clients < 1 || Connections < 1)
+        if (Clients < 1 || Connections < 1 || Members < 1)
         {
-            throw new BenchUsageException("--clients and --conns must be at least 1");
+            throw new BenchUsageException("--clients, --conns and --members must be at least 1");
         }
 
         if (Total < 1 && Duration is null)

@@ -2,6 +2,11 @@ using System.Text.Json;
 using ActorKv.Bench;
 using Etcdserverpb;
 
+if (args is [ReplicationFloor.MemberCommand, ..])
+{
+    return ReplicationFloor.RunMember(args[1..]);
+}
+
 BenchOptions options;
 try
 {
@@ -19,6 +24,18 @@ List<CoordinationFigures> figures = [];
 if (options.Workload == "fsync")
 {
     report = FsyncProbe.Run(options);
+}
+else if (options.Workload == "replication-floor")
+{
+    try
+    {
+        report = ReplicationFloor.Run(options);
+    }
+    catch (BenchUsageException error)
+    {
+        Console.Error.WriteLine($"actorkv-bench: {error.Message}");
+        return 2;
+    }
 }
 else
 {

@@ -94,8 +94,53 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("1")]
+    [InlineData("3")]
+    public async Task A_replication_floor_run_counts_every_write_and_leaves_no_member_or_file_behind(string members)
+    {
+        var directory = Directory.CreateTempSubdirectory("actorkv-floor-test-");
+        try
+        {
+            var (exitCode, stdout, stderr) = await RunBench("replication-floor", "--members", members, "--total", "300", "--dir", directory.FullName, "--json");
+
+            Assert.True(exitCode == 0, stderr + stdout);
+            var report = JsonDocument.Parse(stdout).RootElement;
+            Assert.Equal(300, report.GetProperty("succeeded").GetInt64());
+            Assert.Empty(report.GetProperty("errors").EnumerateObject());
+            Assert.Empty(directory.EnumerateFileSystemInfos());
+            // Every member process was started with its file under the directory.
+            var left = Directory.GetDirectories("/proc").Where(proc => int.TryParse(Path.GetFileName(proc), out _))
+                .Where(proc => (TryRead(Path.Combine(proc, "cmdline")) ?? "").Contains(directory.FullName, StringComparison.Ordinal))
+                .ToList();
+            Assert.Empty(left);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+
+        static string? TryRead(string path)
+        {
+            try
+            {
+                return File.ReadAllText(path);
+            }
+            catch (IOException)
+            {
+                return null; // the process ended while we looked
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
+
+    [Theory]
     [InlineData(2, "unknown workload 'nope'", "nope")]
-    [InlineData(2, "--clients and --conns must be at least 1", "put", "--clients", "0")]
+    [InlineData(2, "--clients, --conns and --members must be at least 1", "put", "--clients", "0")]
+    [InlineData(2, "--clients, --conns and --members must be at least 1", "replication-floor", "--members", "0")]
+    [InlineData(2, "replication-floor measures one client", "replication-floor", "--clients", "2")]
     [InlineData(2, "--duration takes a time", "put", "--duration", "soon")]
     [InlineData(2, "--txn-ops must be at least 1", "txn-put", "--txn-ops", "0")]
     [InlineData(1, "cannot reach 127.0.0.1:1", "put", "--endpoints", "127.0.0.1:1")]
