@@ -3,7 +3,8 @@
 # both durable (fsync before acknowledging), on loopback, in the same run. Measures the disk's
 # fsync latency and the bare replication floor (actorkv-bench replication-floor) first, then alternates the two systems (A B A B ...) for --rounds rounds per
 # workload and client count and prints medians with the ratio ActorKv / etcd. Clients spread
-# over every member's endpoint; followers forward writes to the leader in both systems.
+# over every member's endpoint; followers forward writes to the leader in both systems. Each
+# round starts the spread at the next member, so one client visits every member in turn.
 #
 #   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
 #       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed lease-storm watch"] [--target-leader]
@@ -101,7 +102,9 @@ printf 'actorkv.storage {\n  quota-backend-bytes = %s\n  map-size = %s\n}\n' "$q
 bash "$root/scripts/cluster.sh" up --nodes "$nodes" --data-dir "$work/actorkv" --base-port "$actorkv_port" --extra-conf "$work/actorkv-extra.conf" >/dev/null
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null && break; sleep 0.1; done
 port_of() { [ "$1" = actorkv ] && echo "$actorkv_port" || echo "$etcd_port"; }
-endpoints_of() { local base="$1" list="" i; for i in $(seq 1 "$nodes"); do list+="${list:+,}127.0.0.1:$((base + 10 * (i - 1)))"; done; echo "$list"; }
+# Member endpoints from the client port base; with a second argument R, the list starts at member
+# R mod N (clients take endpoints in order, so fewer clients than members land where the list starts).
+endpoints_of() { local base="$1" first="${2:-0}" list="" i; for i in $(seq 0 $(( nodes - 1 ))); do list+="${list:+,}127.0.0.1:$((base + 10 * ((i + first) % nodes)))"; done; echo "$list"; }
 # Both clusters must have a leader before measuring.
 for endpoints in "$(endpoints_of "$etcd_port")" "$(endpoints_of "$actorkv_port")"; do
   for _ in $(seq 1 100); do ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --command-timeout=2s put bench-ready 1 >/dev/null 2>&1 && break; sleep 0.2; done
@@ -182,7 +185,10 @@ PY
     for round in $(seq 1 "$rounds"); do
       for system in actorkv etcd; do
         base=$(port_of "$system")
-        json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base")" --clients "$clients" --conns "$conns" "${amount[@]}" --json || true)"
+        # Round r starts the list at member r: with fewer clients than members, each round puts
+        # them on other members, the same ones in both systems, so that neither system's
+        # median depends on which member its election made leader.
+        json="$("${bench[@]}" "${args[@]}" --endpoints "$(endpoints_of "$base" "$(( round - 1 ))")" --clients "$clients" --conns "$conns" "${amount[@]}" --json || true)"
         python3 - "$system" "$workload" "$clients" "$round" "$json" >>"$results" <<'PY'
 import json, sys
 system, workload, clients, rnd, text = sys.argv[1:]
