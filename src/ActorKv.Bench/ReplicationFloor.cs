@@ -15,8 +15,9 @@ namespace ActorKv.Bench;
 /// does (ActorKv's and etcd's alike). One client sends --key-size + --val-size bytes to the
 /// leader; the leader sends them to every follower, writes them itself, and answers once its own
 /// write and a majority's are durable. Blocking sockets and one thread per role, so a write costs
-/// only the wake-ups its path forces (leader, follower, leader again, client): no replicated
-/// store here can answer one client faster. With --members 1 it is the one-node floor.
+/// only the wake-ups its path forces (leader, follower, leader again, client). A replicated
+/// store pays this path and its own work on top; busy polling could save some wake-ups, but not
+/// where the processes outnumber the cores. With --members 1 it is the one-node floor.
 /// </summary>
 public static class ReplicationFloor
 {
