@@ -21,20 +21,22 @@ catch (BenchUsageException error)
 
 BenchReport report;
 List<CoordinationFigures> figures = [];
-if (options.Workload == "fsync")
-{
-    report = FsyncProbe.Run(options);
-}
-else if (options.Workload == "replication-floor")
+if (options.Workload is "fsync" or "replication-floor")
 {
     try
     {
-        report = ReplicationFloor.Run(options);
+        report = options.Workload == "fsync" ? FsyncProbe.Run(options) : ReplicationFloor.Run(options);
     }
     catch (BenchUsageException error)
     {
         Console.Error.WriteLine($"actorkv-bench: {error.Message}");
         return 2;
+    }
+    catch (Exception error) when (error is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException or TimeoutException or InvalidOperationException)
+    {
+        // No server in these: a failure is the disk's, the directory's or a member process's.
+        Console.Error.WriteLine($"actorkv-bench: {options.Workload} failed: {error.Message}");
+        return 1;
     }
 }
 else

@@ -141,6 +141,8 @@ public sealed class BenchSmokeTests(ITestOutputHelper output)
     [InlineData(2, "--clients, --conns and --members must be at least 1", "put", "--clients", "0")]
     [InlineData(2, "--clients, --conns and --members must be at least 1", "replication-floor", "--members", "0")]
     [InlineData(2, "replication-floor measures one client", "replication-floor", "--clients", "2")]
+    [InlineData(1, "replication-floor failed: Could not find a part of the path", "replication-floor", "--dir", "/etc/hostname/no-such-dir")]
+    [InlineData(1, "fsync failed: Could not find a part of the path", "fsync", "--dir", "/etc/hostname/no-such-dir")]
     [InlineData(2, "--duration takes a time", "put", "--duration", "soon")]
     [InlineData(2, "--txn-ops must be at least 1", "txn-put", "--txn-ops", "0")]
     [InlineData(1, "cannot reach 127.0.0.1:1", "put", "--endpoints", "127.0.0.1:1")]
