@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: ActorKv and real etcd 3.4 with the same topology (--nodes 1 or 3),
 # both durable (fsync before acknowledging), on loopback, in the same run. Measures the disk's
-# fsync latency and the bare replication floor (actorkv-bench replication-floor) first, then alternates the two systems (A B A B ...) for --rounds rounds per
-# workload and client count and prints medians with the ratio ActorKv / etcd. Clients spread
+# fsync latency and the bare replication floor (actorkv-bench replication-floor) first, then
+# alternates the two systems (A B A B ...) for --rounds rounds per workload and client count and prints medians with the ratio ActorKv / etcd. Clients spread
 # over every member's endpoint; followers forward writes to the leader in both systems. Each
 # round starts the spread at the next member, so one client visits every member in turn.
 #
@@ -113,9 +113,9 @@ done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); etcd $(etcd --version | head -1 | awk '{print $3}'); dotnet $(dotnet --version)"
 echo "disk fsync (4 KiB append + fsync, 1000 times, in $work):"
 "${bench[@]}" fsync --total 1000 --dir "$work" | sed 's/^/  /'
-# What no replicated store can beat here: the same topology with raw sockets and one write +
-# fdatasync per member, nothing else (issue 5's floor for one client's put is the line above
-# plus a loopback round trip; this is what the disk and loopback allow with $nodes member(s)).
+# The practical floor of one client's replicated put here: the same topology with raw sockets
+# and one write + fdatasync per member, nothing else (issue 5's floor for one client's put is
+# the line above plus a loopback round trip, which is the one-node path).
 echo "replication floor ($nodes member(s), one client, raw TCP + preallocated write + fdatasync, 5 s, in $work):"
 "${bench[@]}" replication-floor --members "$nodes" --duration 5s --key-size 16 --val-size 256 --dir "$work" | sed 's/^/  /'
 
