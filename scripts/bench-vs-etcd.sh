@@ -2,9 +2,10 @@
 # Side-by-side benchmark: ActorKv and real etcd 3.4 with the same topology (--nodes 1 or 3),
 # both durable (fsync before acknowledging), on loopback, in the same run. Measures the disk's
 # fsync latency and the bare replication floor (actorkv-bench replication-floor) first, then
-# alternates the two systems (A B A B ...) for --rounds rounds per workload and client count and prints medians with the ratio ActorKv / etcd. Clients spread
-# over every member's endpoint; followers forward writes to the leader in both systems. Each
-# round starts the spread at the next member, so one client visits every member in turn.
+# alternates the two systems (A B A B ...) for --rounds rounds per workload and client count
+# and prints medians with the ratio ActorKv / etcd. Clients spread over every member's
+# endpoint; followers forward writes to the leader in both systems. Each round starts the
+# spread at the next member, so one client visits every member in turn.
 #
 #   scripts/bench-vs-etcd.sh [--nodes 1|3] [--rounds 3] [--clients "1 64"] [--total-per-client 2000] [--max-total 60000]
 #       [--workloads "put range-l range-s txn-put txn-mixed lease-keepalive mixed lease-storm watch"] [--target-leader]
