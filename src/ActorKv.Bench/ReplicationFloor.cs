@@ -145,7 +145,6 @@ public static class ReplicationFloor
         Console.Out.Flush();
         using var upstream = listener.Accept();
         upstream.NoDelay = true;
-        upstream.ReceiveTimeout = 0;
         if (followers.Count == 0)
         {
             ServeAsFollower(upstream, log);
@@ -175,6 +174,7 @@ public static class ReplicationFloor
         var followersNeeded = (followers.Count + 1) / 2;
         var acked = new long[followers.Count];
         var ackBuffer = new byte[256];
+        var waitingOn = new List<Socket>(followers.Count);
         var answer = new byte[1];
         var buffer = new byte[64 * 1024];
         long sequence = 0;
@@ -190,27 +190,32 @@ public static class ReplicationFloor
             log.Append(frame);
             while (CountAtLeast(acked, sequence) < followersNeeded)
             {
-                // Acks already arrived are taken without waiting; otherwise sleep until one does.
-                var ready = followers.Where(f => f.Available > 0).ToList();
-                if (ready.Count == 0)
+                // Acks already arrived are taken without waiting; otherwise sleep until one does
+                // (Select leaves in the list the sockets that became readable; the next pass reads them).
+                var took = false;
+                for (var i = 0; i < followers.Count; i++)
                 {
-                    ready = [.. followers];
-                    Socket.Select(ready, null, null, PeerTimeout);
-                    if (ready.Count == 0)
+                    if (followers[i].Available > 0)
                     {
-                        throw new TimeoutException($"no follower answered within {PeerTimeout}");
+                        acked[i] += followers[i].Receive(ackBuffer);
+                        took = true;
                     }
                 }
 
-                foreach (var follower in ready)
+                if (!took)
                 {
-                    var received = follower.Receive(ackBuffer);
-                    if (received == 0)
+                    waitingOn.Clear();
+                    waitingOn.AddRange(followers);
+                    Socket.Select(waitingOn, null, null, PeerTimeout);
+                    if (waitingOn.Count == 0)
+                    {
+                        throw new TimeoutException($"no follower answered within {PeerTimeout}");
+                    }
+
+                    if (waitingOn.Any(follower => follower.Available == 0))
                     {
                         throw new IOException("a follower closed its connection");
                     }
-
-                    acked[followers.IndexOf(follower)] += received;
                 }
             }
 
